@@ -1,0 +1,127 @@
+"""Executors: run units of work and yield their rows back to the driver as they finish.
+
+Every executor calls the same top-level function, :func:`execute_unit`, which rebuilds the
+experiment from the registry by name — so a unit gives the same rows whichever executor ran
+it (the seed is part of the unit, not of the process).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing as mp
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from iclab.devices import resolve_device
+from iclab.experiments.base import RunContext
+from iclab.experiments.registry import get_experiment
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One (point, trial) of an experiment with its content key and derived seed."""
+
+    key: str
+    point: dict[str, Any]
+    trial: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class UnitJob:
+    """Everything a worker needs to compute a unit (picklable)."""
+
+    experiment: str
+    settings: dict[str, Any]
+    unit: Unit
+    device: str
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return value.item()
+    if isinstance(value, np.ndarray | list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def execute_unit(job: UnitJob) -> tuple[list[dict[str, Any]], float]:
+    """Compute one unit: returns (rows, seconds). Runs in any process."""
+    exp = get_experiment(job.experiment)
+    settings = exp.Settings(**job.settings)
+    ctx = RunContext(seed=job.unit.seed, device=resolve_device(job.device))
+    start = time.perf_counter()
+    rows = exp.run_point(settings, dict(job.unit.point), job.unit.trial, ctx)
+    seconds = time.perf_counter() - start
+    clean = [{k: _jsonable(v) for k, v in row.items()} for row in rows]
+    return clean, seconds
+
+
+class Executor(Protocol):
+    """Runs jobs; yields ``(job, rows, seconds)`` in completion order."""
+
+    name: str
+
+    def map(self, jobs: Sequence[UnitJob]) -> Iterator[tuple[UnitJob, list[dict], float]]: ...
+
+
+class LocalExecutor:
+    """In-process, one unit after another (the default; best for GPU work)."""
+
+    name = "local"
+
+    def map(self, jobs: Sequence[UnitJob]) -> Iterator[tuple[UnitJob, list[dict], float]]:
+        for job in jobs:
+            rows, seconds = execute_unit(job)
+            yield job, rows, seconds
+
+
+def _init_worker(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+class ProcessPoolExecutor:
+    """A pool of ``workers`` spawned processes, each with ``cores // workers`` torch threads."""
+
+    name = "process"
+
+    def __init__(self, workers: int) -> None:
+        self.workers = max(1, int(workers))
+
+    def map(self, jobs: Sequence[UnitJob]) -> Iterator[tuple[UnitJob, list[dict], float]]:
+        threads = max(1, (os.cpu_count() or 1) // self.workers)
+        ctx = mp.get_context("spawn")
+        with cf.ProcessPoolExecutor(
+            self.workers, mp_context=ctx, initializer=_init_worker, initargs=(threads,)
+        ) as pool:
+            futures = {pool.submit(execute_unit, job): job for job in jobs}
+            try:
+                for fut in cf.as_completed(futures):
+                    rows, seconds = fut.result()
+                    yield futures[fut], rows, seconds
+            finally:
+                for fut in futures:
+                    fut.cancel()
+
+
+def make_executor(name: str, workers: int = 1, address: str | None = None) -> Executor:
+    """``"local"``, ``"process"`` or ``"ray"`` (the last needs ``pip install iclab[ray]``)."""
+    from iclab.validation import check_choice, check_int
+
+    check_choice("executor", name, ["local", "process", "ray"])
+    workers = check_int("workers", workers, minimum=1)
+    if name == "local":
+        return LocalExecutor()
+    if name == "process":
+        return ProcessPoolExecutor(workers)
+    from iclab.engine.ray_executor import RayExecutor  # optional dependency
+
+    return RayExecutor(address=address, workers=workers)

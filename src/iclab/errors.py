@@ -1,0 +1,36 @@
+"""Errors raised by iclab.
+
+Every user-facing error is a one-line message naming what was wrong and what is
+allowed; the CLI prints ``error: <message>`` and exits non-zero.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ICLabError(Exception):
+    """Base class of every error iclab raises on purpose."""
+
+
+class ParameterError(ICLabError, ValueError):
+    """A parameter has a value outside its allowed range.
+
+    >>> str(ParameterError("rho", -1, "a number >= 0"))
+    'rho=-1 is invalid: must be a number >= 0'
+    """
+
+    def __init__(self, name: str, value: Any, allowed: str) -> None:
+        self.name, self.value, self.allowed = name, value, allowed
+        super().__init__(f"{name}={value!r} is invalid: must be {allowed}")
+
+
+class UnknownExperimentError(ICLabError, KeyError):
+    """An experiment name that is not registered."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.name, self.known = name, known
+        super().__init__(f"no experiment named {name!r}; known experiments: {', '.join(known)}")
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])

@@ -1,0 +1,149 @@
+"""The experiment contract: a declarative grid, a per-point computation, theory, a figure.
+
+An experiment is a subclass of :class:`Experiment` registered with
+:func:`iclab.experiments.registry.register`. The engine calls, in order:
+
+1. ``settings = exp.make_settings(variant, overrides)`` — validated pydantic settings;
+2. ``exp.points(settings)`` — the grid, a list of JSON-serialisable dicts whose keys are
+   the papers' symbols (``d``, ``alpha``, ``kappa``, ``tau``, ``rho``, ``lam`` …);
+3. ``exp.run_point(settings, point, trial, ctx)`` for every point and
+   ``trial in range(exp.trials(settings, point))`` — returns rows (dicts of metrics,
+   e.g. ``{"method": "linear_attention", "e_icl": 0.81}``). The engine adds the point's
+   keys and ``trial`` to each row unless the row sets them (a point that trains an
+   ensemble of seeds in one tensor program may return one row per seed with its own
+   ``trial``/``seed`` column);
+4. ``exp.theory(settings)`` — a DataFrame of theory curves on the same axes (or ``None``);
+5. ``exp.plot(settings, results, theory)`` — a matplotlib ``Figure``.
+
+Randomness must come only from ``ctx.seed`` (via ``ctx.generator()`` / ``ctx.rng()``),
+so a point's result is the same in any executor and in any order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import pydantic
+import torch
+
+from iclab.errors import ParameterError
+from iclab.seeding import numpy_rng, torch_generator
+
+
+class ExperimentSettings(pydantic.BaseModel):
+    """Base class of an experiment's settings: frozen, unknown keys are an error."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    seed: int = pydantic.Field(0, description="experiment seed; every point derives its own")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunContext:
+    """What a point's computation may use besides its parameters.
+
+    Attributes:
+        seed: the point's seed, derived from (experiment seed, name, point, trial).
+        device: where tensors should live.
+    """
+
+    seed: int
+    device: torch.device
+
+    def generator(self, offset: int = 0) -> torch.Generator:
+        """A torch generator on ``self.device`` seeded with ``seed + offset``."""
+        return torch_generator(self.seed + offset, self.device)
+
+    def cpu_generator(self, offset: int = 0) -> torch.Generator:
+        """A CPU torch generator (for samplers that draw on the host)."""
+        return torch_generator(self.seed + offset, "cpu")
+
+    def rng(self, offset: int = 0) -> np.random.Generator:
+        """A NumPy generator seeded with ``seed + offset``."""
+        return numpy_rng(self.seed + offset)
+
+
+Row = dict[str, Any]
+
+
+class Experiment(ABC):
+    """Base class of a registered experiment (one paper figure, or one study).
+
+    Class attributes to set in a subclass:
+        name: registry name, ``"<paper>.<figure>"`` e.g. ``"lu2024.fig1"``.
+        title: one line shown by ``iclab list``.
+        paper: citation key shown by ``iclab list`` (e.g. ``"Lu et al. 2024"``).
+        Settings: the pydantic settings class (subclass of :class:`ExperimentSettings`).
+        variants: ``{"quick": {...}, "full": {...}}`` — overrides of the settings' defaults.
+        version: bump when ``run_point`` changes its results, so stored rows are recomputed.
+        needs_gpu_for_full: informational flag shown by ``iclab list``.
+    """
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    paper: ClassVar[str]
+    Settings: ClassVar[type[ExperimentSettings]]
+    variants: ClassVar[dict[str, dict[str, Any]]] = {"quick": {}, "full": {}}
+    version: ClassVar[str] = "1"
+    needs_gpu_for_full: ClassVar[bool] = False
+
+    # ---- settings ---------------------------------------------------------------------------
+    def make_settings(
+        self, variant: str = "quick", overrides: dict[str, Any] | None = None
+    ) -> ExperimentSettings:
+        """Validated settings for ``variant`` with ``overrides`` applied on top.
+
+        Raises :class:`ParameterError` naming the offending key on unknown keys or bad values.
+        """
+        if variant not in self.variants:
+            raise ParameterError("variant", variant, "one of " + ", ".join(self.variants))
+        values = {**self.variants[variant], **(overrides or {})}
+        allowed = sorted(self.Settings.model_fields)
+        for key in values:
+            if key not in self.Settings.model_fields:
+                raise ParameterError(key, values[key], f"a known setting ({', '.join(allowed)})")
+        try:
+            return self.Settings(**values)
+        except pydantic.ValidationError as exc:
+            err = exc.errors()[0]
+            key = ".".join(str(p) for p in err["loc"]) or "settings"
+            raise ParameterError(key, err.get("input"), err["msg"].lower()) from None
+
+    # ---- the grid ---------------------------------------------------------------------------
+    @abstractmethod
+    def points(self, settings: ExperimentSettings) -> list[dict[str, Any]]:
+        """The parameter grid: JSON-serialisable dicts keyed by the papers' symbols."""
+
+    def trials(self, settings: ExperimentSettings, point: dict[str, Any]) -> int:
+        """Number of independent trials at ``point`` (default: ``settings.trials`` or 1)."""
+        return int(getattr(settings, "trials", 1))
+
+    @abstractmethod
+    def run_point(
+        self, settings: ExperimentSettings, point: dict[str, Any], trial: int, ctx: RunContext
+    ) -> list[Row]:
+        """Compute the rows of one (point, trial). Must be deterministic given ``ctx.seed``."""
+
+    # ---- theory and figure ------------------------------------------------------------------
+    def theory(self, settings: ExperimentSettings) -> pd.DataFrame | None:
+        """Theory curves on the same axes as the results, or ``None`` if there is no theory."""
+        return None
+
+    @abstractmethod
+    def plot(
+        self, settings: ExperimentSettings, results: pd.DataFrame, theory: pd.DataFrame | None
+    ) -> Any:
+        """Draw the figure; returns a ``matplotlib.figure.Figure``."""
+
+    def deviations(
+        self, settings: ExperimentSettings, results: pd.DataFrame, theory: pd.DataFrame | None
+    ) -> pd.DataFrame | None:
+        """Theory-vs-experiment deviation per curve (for the report), or ``None``.
+
+        Columns: ``curve``, ``metric``, ``n_points``, ``max_abs_dev``, ``max_rel_dev``.
+        """
+        return None
