@@ -81,6 +81,8 @@ class Experiment(ABC):
         variants: ``{"quick": {...}, "full": {...}}`` — overrides of the settings' defaults.
         version: bump when ``run_point`` changes its results, so stored rows are recomputed.
         needs_gpu_for_full: informational flag shown by ``iclab list``.
+        in_demo: whether ``make demo`` runs the quick variant (False for studies that need
+            user-provided resources, e.g. local LLM checkpoints).
     """
 
     name: ClassVar[str]
@@ -90,6 +92,7 @@ class Experiment(ABC):
     variants: ClassVar[dict[str, dict[str, Any]]] = {"quick": {}, "full": {}}
     version: ClassVar[str] = "1"
     needs_gpu_for_full: ClassVar[bool] = False
+    in_demo: ClassVar[bool] = True
 
     # ---- settings ---------------------------------------------------------------------------
     def make_settings(

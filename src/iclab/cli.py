@@ -1,0 +1,318 @@
+"""The ``iclab`` command line (typer + rich).
+
+Examples::
+
+    iclab list
+    iclab show lu2024.fig1
+    iclab run lu2024.fig1 --quick --set trials=3
+    iclab plot lu2024.fig1 --quick
+    iclab export lu2024.fig1 --format csv --out fig1.csv
+    iclab theory e-icl --tau 2 --alpha 10 --kappa 0.5 --rho 0.01 --json
+    iclab demo --quick
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from iclab.errors import ICLabError, ParameterError
+
+app = typer.Typer(
+    help="iclab: theory and experiments of in-context learning in stylised models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+theory_app = typer.Typer(help="Evaluate closed-form learning curves.", no_args_is_help=True)
+app.add_typer(theory_app, name="theory")
+console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+StoreOpt = Annotated[Path, typer.Option("--store", help="SQLite result store.")]
+OutOpt = Annotated[Path, typer.Option("--out", help="Folder for figures and tables.")]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a setting: key=value (JSON values; repeatable)."),
+]
+DEFAULT_STORE_PATH = Path("results") / "iclab.sqlite"
+
+
+def _one_line_errors(func: F) -> F:
+    """Print ICLab errors as one line on stderr and exit with status 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ICLabError as exc:
+            err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def parse_value(text: str) -> Any:
+    """``--set`` value: JSON if it parses (numbers, lists, true/false), ``inf``, else a string."""
+    if text.strip().lower() in {"inf", "+inf", "infinity"}:
+        return math.inf
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_overrides(items: list[str] | None) -> dict[str, Any]:
+    """``["d=20", "alphas=[1,10]"]`` → ``{"d": 20, "alphas": [1, 10]}``."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ParameterError("--set", item, "of the form key=value")
+        out[key.strip()] = parse_value(value.strip())
+    return out
+
+
+def _variant(quick: bool, full: bool) -> str:
+    if quick and full:
+        raise ParameterError("variant", "--quick --full", "one of --quick or --full")
+    return "full" if full else "quick"
+
+
+# ---------------------------------------------------------------------------------------------
+@app.command("list")
+@_one_line_errors
+def list_cmd() -> None:
+    """List the registered experiments.  Example: ``iclab list``"""
+    from iclab.experiments import all_experiments
+
+    table = Table(title="iclab experiments")
+    for col in ("name", "paper", "title", "variants", "demo"):
+        table.add_column(col)
+    for name, cls in all_experiments().items():
+        table.add_row(name, cls.paper, cls.title, ", ".join(cls.variants),
+                      "yes" if cls.in_demo else "no")
+    console.print(table)
+
+
+@app.command("show")
+@_one_line_errors
+def show_cmd(
+    name: Annotated[str, typer.Argument(help="Experiment name (see `iclab list`).")],
+) -> None:
+    """Show an experiment's settings, defaults and variants.  Example: ``iclab show lu2024.fig1``"""
+    from iclab.experiments import get_experiment
+
+    exp = get_experiment(name)
+    console.print(f"[bold]{exp.name}[/bold] — {exp.title} ({exp.paper})")
+    table = Table()
+    for col in ("setting", "default", *exp.variants, "description"):
+        table.add_column(col)
+    for key, field in exp.Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        table.add_row(key, repr(default),
+                      *(repr(v[key]) if key in v else "" for v in exp.variants.values()),
+                      field.description or "")
+    console.print(table)
+
+
+@app.command("run")
+@_one_line_errors
+def run_cmd(
+    name: Annotated[str, typer.Argument(help="Experiment name (see `iclab list`).")],
+    quick: Annotated[bool, typer.Option("--quick", help="Laptop-size variant (default).")] = False,
+    full: Annotated[bool, typer.Option("--full", help="Paper-size variant.")] = False,
+    set_: SetOpt = None,
+    store: StoreOpt = DEFAULT_STORE_PATH,
+    device: Annotated[str, typer.Option(help="cpu or cuda[:N].")] = "cpu",
+    workers: Annotated[int, typer.Option(help="Processes for --executor process/ray.")] = 1,
+    executor: Annotated[str, typer.Option(help="local, process or ray.")] = "",
+    address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+    out: OutOpt = Path("results"),
+    plot: Annotated[bool, typer.Option(help="Write the figure after the run.")] = True,
+) -> None:
+    """Run (or resume) an experiment; finished points are never recomputed.
+
+    Example: ``iclab run lu2024.fig1 --quick --set trials=3 --workers 2``
+    """
+    from iclab.engine import make_executor, run_experiment
+    from iclab.experiments import get_experiment
+
+    exp = get_experiment(name)
+    variant = _variant(quick, full)
+    overrides = parse_overrides(set_)
+    exp.make_settings(variant, overrides)  # validate before anything is written
+    chosen = executor or ("process" if workers > 1 else "local")
+    ex = make_executor(chosen, workers=workers, address=address)
+    res = run_experiment(exp, variant, overrides, store=store, executor=ex, device=device,
+                         progress=sys.stderr.isatty())
+    console.print(f"{exp.name} [{variant}]: {res.n_units} units, {res.n_computed} computed, "
+                  f"{res.n_units - res.n_computed} reused from {store} "
+                  f"({res.seconds:.1f} s); {len(res.results)} rows")
+    if plot:
+        paths = _write_figure(exp, res.settings, variant, res.results, out)
+        console.print("figure: " + ", ".join(map(str, paths)))
+
+
+def _write_figure(exp: Any, settings: Any, variant: str, results: Any, out: Path) -> list[Path]:
+    from iclab.figures import save_figure
+
+    fig = exp.plot(settings, results, exp.theory(settings))
+    return save_figure(fig, out / "figures", f"{exp.name}_{variant}")
+
+
+@app.command("plot")
+@_one_line_errors
+def plot_cmd(
+    name: Annotated[str, typer.Argument(help="Experiment name.")],
+    quick: Annotated[bool, typer.Option("--quick")] = False,
+    full: Annotated[bool, typer.Option("--full")] = False,
+    set_: SetOpt = None,
+    store: StoreOpt = DEFAULT_STORE_PATH,
+    out: OutOpt = Path("results"),
+) -> None:
+    """Draw an experiment's figure from the store (theory computed afresh).
+
+    Example: ``iclab plot lu2024.fig1 --quick``
+    """
+    from iclab.engine import Store, load_results
+    from iclab.experiments import get_experiment
+
+    exp = get_experiment(name)
+    variant = _variant(quick, full)
+    settings = exp.make_settings(variant, parse_overrides(set_))
+    results = load_results(Store(store), exp, settings) if Path(store).exists() else None
+    if results is None or results.empty:
+        raise ICLabError(f"nothing stored for {name} [{variant}] in {store}; "
+                         f"run `iclab run {name} --{variant}` first")
+    paths = _write_figure(exp, settings, variant, results, out)
+    console.print("figure: " + ", ".join(map(str, paths)))
+
+
+@app.command("export")
+@_one_line_errors
+def export_cmd(
+    name: Annotated[str, typer.Argument(help="Experiment name.")],
+    format: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    out: Annotated[Path | None, typer.Option("--out", help="Output file.")] = None,
+    store: StoreOpt = DEFAULT_STORE_PATH,
+) -> None:
+    """Export every stored row of an experiment as a tidy table.
+
+    Columns: the point's parameters (papers' symbols), ``trial``, the metrics, then
+    ``variant`` and ``settings_hash``.  Example: ``iclab export lu2024.fig1 --format parquet``
+    """
+    from iclab.engine.export import export_experiment
+    from iclab.experiments import get_experiment
+    from iclab.validation import check_choice
+
+    get_experiment(name)
+    check_choice("format", format, ["csv", "parquet"])
+    target = out or Path("results") / f"{name}.{format}"
+    n = export_experiment(store, name, format, target)
+    console.print(f"wrote {n} rows to {target}")
+
+
+@app.command("demo")
+@_one_line_errors
+def demo_cmd(
+    quick: Annotated[bool, typer.Option("--quick")] = True,
+    full: Annotated[bool, typer.Option("--full")] = False,
+    out: OutOpt = Path("results"),
+    only: Annotated[str | None, typer.Option(help="Run only names containing this.")] = None,
+    device: Annotated[str, typer.Option(help="cpu or cuda[:N].")] = "cpu",
+) -> None:
+    """Reproduce every registered figure (quick variants by default), then write the report.
+
+    Example: ``iclab demo --quick --out results``
+    """
+    from iclab.demo import run_demo
+
+    run_demo(variant="full" if full else "quick", out=out, only=only, device=device,
+             console=console)
+
+
+@app.command("report")
+@_one_line_errors
+def report_cmd(
+    store: StoreOpt = DEFAULT_STORE_PATH,
+    out: OutOpt = Path("results"),
+) -> None:
+    """Write a static HTML report of everything in the store.  Example: ``iclab report``"""
+    from iclab.report import write_report
+
+    path = write_report(store, out)
+    console.print(f"report: {path}")
+
+
+# ---------------------------------------------------------------------------------------------
+def _theory_value(metric: str, tau: float, alpha: float, kappa: str, rho: float, lam: float,
+                  as_json: bool) -> None:
+    from iclab.theory import asymptotic
+
+    kappa_value = parse_value(kappa)
+    if not isinstance(kappa_value, int | float) or isinstance(kappa_value, bool):
+        raise ParameterError("kappa", kappa, "a number > 0 or inf")
+    fn = asymptotic.e_icl if metric == "e_icl" else asymptotic.e_idg
+    value = float(fn(tau, alpha, float(kappa_value), rho, lam=lam))
+    params = {"tau": tau, "alpha": alpha, "kappa": float(kappa_value), "rho": rho, "lam": lam}
+    if as_json:
+        typer.echo(json.dumps({**{k: (str(v) if math.isinf(v) else v) for k, v in params.items()},
+                               metric: value}))
+    else:
+        console.print(f"{metric} = {value:.10g}")
+
+
+TauOpt = Annotated[float, typer.Option(help="tau = n/d^2 (pretraining contexts / d^2).")]
+AlphaOpt = Annotated[float, typer.Option(help="alpha = l/d (context length / d).")]
+KappaOpt = Annotated[str, typer.Option(help="kappa = k/d (task diversity); 'inf' allowed.")]
+RhoOpt = Annotated[float, typer.Option(help="rho: label-noise variance (>= 0).")]
+LamOpt = Annotated[float, typer.Option(help="lambda: ridge strength (0 = ridgeless).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+@theory_app.command("e-icl")
+@_one_line_errors
+def theory_e_icl(tau: TauOpt, alpha: AlphaOpt, kappa: KappaOpt, rho: RhoOpt, lam: LamOpt = 0.0,
+                 as_json: JsonOpt = False) -> None:
+    """Asymptotic ICL error of linear attention (Lu et al.).
+
+    Example: ``iclab theory e-icl --tau 2 --alpha 10 --kappa 0.5 --rho 0.01 --json``
+    """
+    _theory_value("e_icl", tau, alpha, kappa, rho, lam, as_json)
+
+
+@theory_app.command("e-idg")
+@_one_line_errors
+def theory_e_idg(tau: TauOpt, alpha: AlphaOpt, kappa: KappaOpt, rho: RhoOpt, lam: LamOpt = 0.0,
+                 as_json: JsonOpt = False) -> None:
+    """Asymptotic in-distribution (IDG) error of linear attention, ridgeless (Lu et al.).
+
+    Example: ``iclab theory e-idg --tau 0.5 --alpha 1 --kappa 0.5 --rho 0.01``
+    """
+    _theory_value("e_idg", tau, alpha, kappa, rho, lam, as_json)
+
+
+def _mount_optional() -> None:
+    try:
+        from iclab.llm.cli import llm_app
+    except ImportError:  # the llm extra is not installed
+        return
+    app.add_typer(llm_app, name="llm", help="In-context noise sensitivity of local LLMs.")
+
+
+_mount_optional()
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

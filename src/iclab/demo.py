@@ -1,0 +1,64 @@
+"""``make demo``: run the quick variant of every registered figure, write figures and a report."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from pathlib import Path
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from iclab.engine import Store, run_experiment
+from iclab.errors import ICLabError
+from iclab.experiments import all_experiments, get_experiment
+from iclab.figures import save_figure
+
+
+def run_demo(variant: str = "quick", out: Path = Path("results"), only: str | None = None,
+             device: str = "cpu", console: Console | None = None) -> Path:
+    """Run every ``in_demo`` experiment's ``variant``; returns the report's path.
+
+    Writes ``out/iclab.sqlite`` (the store), ``out/figures/<name>_<variant>.{png,pdf}``,
+    ``out/tables/<name>_<variant>.csv`` and ``out/results.csv`` (all rows, with an
+    ``experiment`` column), then ``out/report.html``. Raises if any experiment failed
+    (after running all the others).
+    """
+    console = console or Console()
+    out = Path(out)
+    store = Store(out / "iclab.sqlite")
+    names = [n for n, cls in all_experiments().items()
+             if cls.in_demo and (only is None or only in n)]
+    summary = Table(title=f"iclab demo ({variant})")
+    for col in ("experiment", "units", "computed", "seconds", "figure"):
+        summary.add_column(col)
+    tables, failures = [], []
+    for name in names:
+        exp = get_experiment(name)
+        console.print(f"[bold]▶ {name}[/bold] — {exp.title}")
+        start = time.perf_counter()
+        try:
+            res = run_experiment(exp, variant, store=store, device=device, progress=True)
+            fig = exp.plot(res.settings, res.results, exp.theory(res.settings))
+            png = save_figure(fig, out / "figures", f"{name}_{variant}")[0]
+        except Exception as exc:  # keep going: one broken figure must not hide the others
+            failures.append(name)
+            console.print(f"[red]✗ {name} failed: {exc}[/red]")
+            traceback.print_exc()
+            continue
+        (out / "tables").mkdir(parents=True, exist_ok=True)
+        res.results.to_csv(out / "tables" / f"{name}_{variant}.csv", index=False)
+        tables.append(res.results.assign(experiment=name))
+        summary.add_row(name, str(res.n_units), str(res.n_computed),
+                        f"{time.perf_counter() - start:.1f}", str(png))
+    if tables:
+        pd.concat(tables, ignore_index=True).to_csv(out / "results.csv", index=False)
+    from iclab.report import write_report
+
+    report = write_report(store, out)
+    console.print(summary)
+    console.print(f"report: {report}")
+    if failures:
+        raise ICLabError(f"{len(failures)} experiment(s) failed: {', '.join(failures)}")
+    return report
