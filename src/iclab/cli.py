@@ -157,7 +157,7 @@ def run_cmd(
     ex = make_executor(chosen, workers=workers, address=address)
     res = run_experiment(exp, variant, overrides, store=store, executor=ex, device=device,
                          progress=sys.stderr.isatty())
-    console.print(f"{exp.name} [{variant}]: {res.n_units} units, {res.n_computed} computed, "
+    console.print(f"{exp.name} \\[{variant}]: {res.n_units} units, {res.n_computed} computed, "
                   f"{res.n_units - res.n_computed} reused from {store} "
                   f"({res.seconds:.1f} s); {len(res.results)} rows")
     if plot:

@@ -6,6 +6,7 @@ bars joined by a thin solid line; axes are labelled with the papers' symbols.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -100,7 +101,10 @@ def save_figure(fig: plt.Figure, out_dir: str | Path, stem: str) -> list[Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:
+        with warnings.catch_warnings():  # some artists are not tight_layout-compatible
+            warnings.simplefilter("ignore", UserWarning)
+            fig.tight_layout()
     for p in paths:
         fig.savefig(p, bbox_inches="tight")
     plt.close(fig)
