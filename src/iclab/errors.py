@@ -24,6 +24,9 @@ class ParameterError(ICLabError, ValueError):
         self.name, self.value, self.allowed = name, value, allowed
         super().__init__(f"{name}={value!r} is invalid: must be {allowed}")
 
+    def __reduce__(self) -> tuple[type, tuple[str, Any, str]]:  # survive process boundaries
+        return (type(self), (self.name, self.value, self.allowed))
+
 
 class UnknownExperimentError(ICLabError, KeyError):
     """An experiment name that is not registered."""
@@ -31,6 +34,9 @@ class UnknownExperimentError(ICLabError, KeyError):
     def __init__(self, name: str, known: list[str]) -> None:
         self.name, self.known = name, known
         super().__init__(f"no experiment named {name!r}; known experiments: {', '.join(known)}")
+
+    def __reduce__(self) -> tuple[type, tuple[str, list[str]]]:
+        return (type(self), (self.name, self.known))
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
