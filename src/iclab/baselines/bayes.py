@@ -1,0 +1,89 @@
+r"""Bayesian in-context baselines for linear regression (spec §4): Bayes ridge and dMMSE.
+
+Both use only the prompt's own context (no pretraining), batched over prompts.
+
+* **Bayes ridge** (Gaussian prior :math:`w\sim\mathcal N(0, \sigma_w^2 I)`, noise
+  :math:`\rho`): posterior mean :math:`\hat w = (X^\top X + \tfrac\rho{\sigma_w^2} I)^{-1}
+  X^\top y`, :math:`\hat y = x_q^\top\hat w`. With the default :math:`\sigma_w^2 = 1` this is
+  the toolkit's Bayes-optimal ICL baseline for fresh tasks (spec §4, derived; open point 7),
+  whose asymptotic error is :func:`iclab.theory.asymptotic.e_bayes_ridge`.
+* **dMMSE** (uniform prior on the :math:`k` pretraining tasks; Raventós et al. 2023; authors'
+  ``theory_runs/dmmse.py``): :math:`\hat w = \sum_j w_j\,\mathrm{softmax}_j\big(-\|y -
+  X w_j\|^2/(2\rho)\big)`. The squared residuals are computed either directly
+  (:math:`O(\ell d k)`) or via :math:`\|y\|^2 - 2w_j^\top X^\top y + w_j^\top X^\top X w_j`
+  (:math:`O(\ell d^2 + k d^2)`), whichever is cheaper; the softmax is the max-shifted one
+  (``torch.softmax``), so large :math:`\|y-Xw\|^2/\rho` cannot overflow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import torch
+
+from iclab.tasks.prompts import Prompts
+from iclab.validation import check_int, check_positive
+
+
+def bayes_ridge_weights(prompts: Prompts, rho: float, prior_var: float = 1.0) -> torch.Tensor:
+    r"""Posterior mean :math:`(X^\top X + \frac{\rho}{\sigma_w^2}I)^{-1}X^\top y`, ``[B, d]``."""
+    check_positive("rho", rho)
+    check_positive("prior_var", prior_var)
+    x, y = prompts.X, prompts.y
+    gram = x.transpose(1, 2) @ x
+    gram.diagonal(dim1=1, dim2=2).add_(rho / prior_var)
+    xty = (x.transpose(1, 2) @ y.unsqueeze(-1)).squeeze(-1)
+    chol = torch.linalg.cholesky(gram)
+    return torch.cholesky_solve(xty.unsqueeze(-1), chol).squeeze(-1)
+
+
+def bayes_ridge_predict(prompts: Prompts, rho: float, prior_var: float = 1.0) -> torch.Tensor:
+    """Bayes-ridge prediction at the query, ``[B]``."""
+    return (prompts.x_q * bayes_ridge_weights(prompts, rho, prior_var)).sum(-1)
+
+
+def dmmse_squared_residuals(prompts: Prompts, pool: torch.Tensor,
+                            chunk_elems: int = 2**22) -> torch.Tensor:
+    r"""$\|y - Xw_j\|^2$ for every prompt and pool task, ``[B, k]``.
+
+    Direct residuals when $\ell k \le d(\ell + k)$; otherwise the quadratic form, whose
+    $k$-dependent part is one GEMM $\mathrm{vec}(X^\top X)\,[\mathrm{vec}(w_jw_j^\top)]_j^\top$
+    over chunks of tasks (at most ``chunk_elems`` entries of $w_jw_j^\top$ at a time)."""
+    x, y = prompts.X, prompts.y
+    pool = pool.to(x)
+    ell, d, k = prompts.n, prompts.d, pool.shape[0]
+    if ell * k <= d * (ell + k):  # direct residuals are cheaper
+        return ((y.unsqueeze(-1) - x @ pool.T) ** 2).sum(1)
+    gram = (x.transpose(1, 2) @ x).reshape(-1, d * d)  # [B, d*d]
+    xty = (x.transpose(1, 2) @ y.unsqueeze(-1)).squeeze(-1)  # [B, d]
+    step = max(1, chunk_elems // (d * d))
+    quad = torch.cat([
+        gram @ (pool[j:j + step, :, None] * pool[j:j + step, None, :]).reshape(-1, d * d).T
+        for j in range(0, k, step)], dim=-1)  # [B, k]
+    return (y**2).sum(1, keepdim=True) - 2.0 * xty @ pool.T + quad
+
+
+def dmmse_weights(prompts: Prompts, pool: torch.Tensor, rho: float) -> torch.Tensor:
+    """Posterior mean under the uniform prior on ``pool [k, d]``: ``[B, d]``."""
+    check_positive("rho", rho)
+    logits = -dmmse_squared_residuals(prompts, pool) / (2.0 * rho)
+    return torch.softmax(logits, dim=-1) @ pool.to(logits)
+
+
+def dmmse_predict(prompts: Prompts, pool: torch.Tensor, rho: float) -> torch.Tensor:
+    """dMMSE prediction at the query, ``[B]``."""
+    return (prompts.x_q * dmmse_weights(prompts, pool, rho)).sum(-1)
+
+
+def mean_squared_error(
+    predict: Callable[[Prompts], torch.Tensor], batches: Iterable[Prompts]
+) -> float:
+    r"""Average of :math:`(y_q - \hat y)^2` over prompt batches, using
+    ``predict(prompts) -> [B]`` (helper for chunked evaluation)."""
+    total, count = 0.0, 0
+    for prompts in batches:
+        err = (prompts.y_q - predict(prompts)) ** 2
+        total += float(err.sum())
+        count += err.numel()
+    check_int("count", count)
+    return total / count

@@ -1,0 +1,339 @@
+"""Lu et al. 2024, "Asymptotic theory of in-context learning by linear attention": Figs 1, 2, 4.
+
+Spec ``asymptotic_linear_attention.md`` §5. Theory curves (dotted) from
+:mod:`iclab.theory.asymptotic`; markers are finite-d linear attention — Γ* by the closed-form
+ridge solve on exactly sampled :math:`H_Z` features, errors by the exact finite-(d, ℓ)
+formula — as mean ± std over trials (pipeline in :mod:`iclab.experiments._lu2024_sim`).
+
+Choices for the spec's open points (also in ``docs/lu2024.md``):
+
+* task normalisation (open point 8): ``task_norm="sphere"`` (norm √d, as the authors' linear
+  simulations) and balanced task usage, for every figure; Fig. 4's dMMSE uses the same pool
+  as the linear-attention fit of the same trial. ``task_norm="gaussian"`` is a setting.
+* trials (open point 9): 10 per point in the full variants (the authors' md examples), 3–5
+  in the quick ones.
+* λ for Fig. 4 (open point 10): 1e-6, as the authors' CPU demo.
+* "ridgeless" theory is λ = 0; the simulations use the spec's small λ (1e-5 / 1e-6).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from iclab import figures
+from iclab.experiments import _lu2024_sim as sim
+from iclab.experiments.base import Experiment, ExperimentSettings, RunContext
+from iclab.experiments.registry import register
+
+TaskNorm = Literal["sphere", "gaussian"]
+Solver = Literal["auto", "primal", "dual", "pcg"]
+PAPER = "Lu et al. 2024"
+
+
+class _SimSettings(ExperimentSettings):
+    d: int = 100
+    trials: int = 10
+    task_norm: TaskNorm = "sphere"
+    balanced: bool = True
+    solver: Solver = "auto"
+    theory_points: int = 300
+
+
+def _la_rows(s: _SimSettings, point: dict[str, Any], ctx: RunContext) -> tuple[sim.Trial, list]:
+    trial = sim.fit_trial(point["d"], point["alpha"], point["kappa"], point["tau"], point["rho"],
+                          point["lam"], ctx.generator(), s.task_norm, s.balanced, s.solver)
+    return trial, [sim.trial_row(trial)]
+
+
+def _set_log_y(ax: Any) -> None:
+    ax.set_yscale("log")
+
+
+# ---- Figure 1 ----------------------------------------------------------------------------
+class Fig1Settings(_SimSettings):
+    rho: float = 0.01
+    kappa: float = 0.5
+    alphas: tuple[float, ...] = (1.0, 10.0, 100.0)
+    taus: tuple[float, ...] = (0.2, 0.5, 0.85, 1.15, 1.5, 2.0)
+    lam_ridgeless: float = 1e-5
+    alpha_c: float = 10.0
+    lams_c: tuple[float, ...] = (1e-5, 0.1, 1.0)
+    taus_c: tuple[float, ...] = (0.2, 0.5, 0.85, 1.0, 1.15, 1.5, 2.0)
+
+
+@register
+class LuFig1(Experiment):
+    """Sample-wise double descent: e^ICL, e^IDG vs τ (A, B; κ=0.5, ridgeless) and e^ICL vs τ
+    for three ridges at κ=∞ (C)."""
+
+    name = "lu2024.fig1"
+    title = "Double descent in tau = n/d^2 (linear attention, theory + finite-d)"
+    paper = PAPER
+    Settings = Fig1Settings
+    variants = {"quick": {"d": 24, "trials": 4}, "full": {"d": 100, "trials": 10}}
+    needs_gpu_for_full = True
+
+    def points(self, settings: Fig1Settings) -> list[dict[str, Any]]:  # type: ignore[override]
+        s = settings
+        ab = [{"panel": "AB", "d": s.d, "alpha": a, "kappa": s.kappa, "tau": t, "rho": s.rho,
+               "lam": s.lam_ridgeless} for a in s.alphas for t in s.taus]
+        c = [{"panel": "C", "d": s.d, "alpha": s.alpha_c, "kappa": math.inf, "tau": t,
+              "rho": s.rho, "lam": lam} for lam in s.lams_c for t in s.taus_c]
+        return ab + c
+
+    def run_point(self, settings: Fig1Settings, point: dict[str, Any], trial: int,  # type: ignore[override]
+                  ctx: RunContext) -> list[dict[str, Any]]:
+        return _la_rows(settings, point, ctx)[1]
+
+    def theory(self, settings: Fig1Settings) -> pd.DataFrame:  # type: ignore[override]
+        s = settings
+        tau = np.union1d(np.linspace(0.02, 2.2, s.theory_points), s.taus + s.taus_c)
+        frames = []
+        for a in s.alphas:
+            for metric in ("e_icl", "e_idg"):
+                frames.append(pd.DataFrame({
+                    "panel": "AB", "alpha": a, "kappa": s.kappa, "rho": s.rho, "lam": 0.0,
+                    "tau": tau, "metric": metric,
+                    "value": sim.theory_value(metric, tau, a, s.kappa, s.rho)}))
+        for lam in s.lams_c:
+            frames.append(pd.DataFrame({
+                "panel": "C", "alpha": s.alpha_c, "kappa": math.inf, "rho": s.rho, "lam": lam,
+                "tau": tau, "metric": "e_icl",
+                "value": sim.theory_value("e_icl", tau, s.alpha_c, math.inf, s.rho, lam)}))
+        return pd.concat(frames, ignore_index=True)
+
+    @staticmethod
+    def _theory_at(row: pd.Series, metric: str) -> float:
+        lam = row["lam"] if row["panel"] == "C" else 0.0
+        return float(sim.theory_value(metric, row["tau"], row["alpha"], row["kappa"],
+                                      row["rho"], lam))
+
+    def deviations(self, settings: Fig1Settings, results: pd.DataFrame,  # type: ignore[override]
+                   theory: pd.DataFrame | None) -> pd.DataFrame:
+        ab = results[results["panel"] == "AB"] if not results.empty else results
+        c = results[results["panel"] == "C"] if not results.empty else results
+        return pd.concat([
+            sim.deviation_table(ab, self._theory_at, ["panel", "alpha"], ["e_icl", "e_idg"]),
+            sim.deviation_table(c, self._theory_at, ["panel", "lam"], ["e_icl"]),
+        ], ignore_index=True)
+
+    def plot(self, settings: Fig1Settings, results: pd.DataFrame,  # type: ignore[override]
+             theory: pd.DataFrame | None) -> Any:
+        s = settings
+        theory = self.theory(s) if theory is None else theory
+        fig, axes = figures.subplots(3, width=3.3)
+        colors = figures.color_cycle(len(s.alphas))
+        res = results if not results.empty else pd.DataFrame(columns=["panel", "alpha", "lam"])
+        for ax, metric, title in ((axes[0, 0], "e_icl", "A"), (axes[0, 1], "e_idg", "B")):
+            for a, col in zip(s.alphas, colors, strict=True):
+                th = theory[(theory.panel == "AB") & (theory.alpha == a)
+                            & (theory.metric == metric)]
+                figures.theory_line(ax, th.tau, th.value, color=col)
+                figures.experiment_points(
+                    ax, res[(res.panel == "AB") & (res.alpha == a)], "tau", metric, color=col,
+                    label=rf"$\alpha={a:g}$")
+            figures.label_axes(ax, "tau", metric)
+            ax.set_title(rf"{title}: $\kappa={s.kappa:g}$, $\rho={s.rho:g}$, ridgeless")
+        ax = axes[0, 2]
+        for lam, col in zip(s.lams_c, figures.color_cycle(len(s.lams_c), "plasma"), strict=True):
+            th = theory[(theory.panel == "C") & (theory.lam == lam)]
+            figures.theory_line(ax, th.tau, th.value, color=col)
+            figures.experiment_points(ax, res[(res.panel == "C") & (res.lam == lam)], "tau",
+                                      "e_icl", color=col, label=rf"$\lambda={lam:g}$")
+        figures.label_axes(ax, "tau", "e_icl")
+        ax.set_title(rf"C: $\alpha={s.alpha_c:g}$, $\kappa=\infty$")
+        for ax in axes.ravel():
+            _set_log_y(ax)
+            ax.axvline(1.0, color="grey", linewidth=0.6, linestyle="--")
+            ax.legend()
+        fig.suptitle(f"Lu et al. Fig. 1 (d={s.d}, {s.trials} trials; theory dotted)")
+        return fig
+
+
+# ---- Figure 2 ----------------------------------------------------------------------------
+#: panel -> (metric, tau, rho, kappas, simulated alphas); spec §5 "Fig. 2"
+FIG2_PANELS: dict[str, tuple[str, float, float, tuple[float, ...], tuple[float, ...]]] = {
+    "A": ("e_idg", 0.5, 0.5, (0.1, 0.3, 0.5, 0.7, 2.0), (1.0, 5.6, 6.15, 7.4, 100.0, 1000.0)),
+    "B": ("e_icl", 0.5, 0.1, (0.2, 0.4, 0.5, 0.6, 1.5), (2.35, 5.5, 9.62, 22.7, 100.0, 1000.0)),
+    "C": ("e_icl", 20.0, 0.5, (0.25, 0.75, 1.0, 1.1, 2.0),
+          (2.35, 5.5, 9.62, 22.7, 100.0, 1000.0)),
+}
+
+
+class Fig2Settings(_SimSettings):
+    lam: float = 1e-6
+    panels: tuple[Literal["A", "B", "C"], ...] = ("A", "B", "C")
+
+
+@register
+class LuFig2(Experiment):
+    """Errors vs context length α (log axis): non-monotone for small κ (A: e^IDG at τ=0.5,
+    ρ=0.5; B: e^ICL at τ=0.5, ρ=0.1; C: e^ICL at τ=20, ρ=0.5)."""
+
+    name = "lu2024.fig2"
+    title = "Non-monotone error in context length alpha (theory + finite-d)"
+    paper = PAPER
+    Settings = Fig2Settings
+    variants = {"quick": {"d": 24, "trials": 3}, "full": {"d": 100, "trials": 10}}
+    needs_gpu_for_full = True
+
+    def points(self, settings: Fig2Settings) -> list[dict[str, Any]]:  # type: ignore[override]
+        pts = []
+        for panel in settings.panels:
+            metric, tau, rho, kappas, alphas = FIG2_PANELS[panel]
+            pts += [{"panel": panel, "d": settings.d, "alpha": a, "kappa": k, "tau": tau,
+                     "rho": rho, "lam": settings.lam} for k in kappas for a in alphas]
+        return pts
+
+    def run_point(self, settings: Fig2Settings, point: dict[str, Any], trial: int,  # type: ignore[override]
+                  ctx: RunContext) -> list[dict[str, Any]]:
+        return _la_rows(settings, point, ctx)[1]
+
+    def theory(self, settings: Fig2Settings) -> pd.DataFrame:  # type: ignore[override]
+        sim_alphas = [a for p in settings.panels for a in FIG2_PANELS[p][4]]
+        alpha = np.union1d(np.logspace(-0.3, 3.2, settings.theory_points), sim_alphas)
+        frames = []
+        for panel in settings.panels:
+            metric, tau, rho, kappas, _ = FIG2_PANELS[panel]
+            for k in kappas:
+                frames.append(pd.DataFrame({
+                    "panel": panel, "kappa": k, "tau": tau, "rho": rho, "lam": 0.0,
+                    "alpha": alpha, "metric": metric,
+                    "value": sim.theory_value(metric, tau, alpha, k, rho)}))
+        return pd.concat(frames, ignore_index=True)
+
+    @staticmethod
+    def _theory_at(row: pd.Series, metric: str) -> float:
+        if metric != FIG2_PANELS[row["panel"]][0]:
+            return math.nan
+        return float(sim.theory_value(metric, row["tau"], row["alpha"], row["kappa"],
+                                      row["rho"]))
+
+    def deviations(self, settings: Fig2Settings, results: pd.DataFrame,  # type: ignore[override]
+                   theory: pd.DataFrame | None) -> pd.DataFrame:
+        return sim.deviation_table(results, self._theory_at, ["panel", "kappa"],
+                                   ["e_icl", "e_idg"])
+
+    def plot(self, settings: Fig2Settings, results: pd.DataFrame,  # type: ignore[override]
+             theory: pd.DataFrame | None) -> Any:
+        s = settings
+        theory = self.theory(s) if theory is None else theory
+        fig, axes = figures.subplots(len(s.panels), width=3.3)
+        res = results if not results.empty else pd.DataFrame(columns=["panel", "kappa"])
+        for ax, panel in zip(axes[0], s.panels, strict=True):
+            metric, tau, rho, kappas, _ = FIG2_PANELS[panel]
+            for k, col in zip(kappas, figures.color_cycle(len(kappas)), strict=True):
+                th = theory[(theory.panel == panel) & (theory.kappa == k)]
+                figures.theory_line(ax, th.alpha, th.value, color=col)
+                figures.experiment_points(ax, res[(res.panel == panel) & (res.kappa == k)],
+                                          "alpha", metric, color=col, label=rf"$\kappa={k:g}$")
+            ax.set_xscale("log")
+            ax.set_yscale("log")  # the large-alpha divergence would hide the interior minima
+            figures.label_axes(ax, "alpha", metric)
+            ax.set_title(rf"{panel}: $\tau={tau:g}$, $\rho={rho:g}$")
+            ax.legend()
+        fig.suptitle(f"Lu et al. Fig. 2 (d={s.d}, λ={s.lam:g}, {s.trials} trials; "
+                     "theory dotted, ridgeless)")
+        return fig
+
+
+# ---- Figure 4 ----------------------------------------------------------------------------
+FIG4_KAPPAS = tuple(float(k) for k in np.round(np.logspace(np.log10(0.08),
+                                                           np.log10(95.72), 31), 4))
+DEMO_KAPPAS = (0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.6, 2.0, 4.0, 8.0, 16.0, 32.0)
+
+
+class Fig4Settings(_SimSettings):
+    rho: float = 0.01
+    lam: float = 1e-6
+    tau_factor: float = 0.2
+    alphas_a: tuple[float, ...] = (6.0, 10.0, 20.0)
+    alphas_b: tuple[float, ...] = (10.0, 20.0, 40.0)
+    kappas: tuple[float, ...] = FIG4_KAPPAS
+    dmmse_prompts: int = 100
+
+
+@register
+class LuFig4(Experiment):
+    """Memorisation → ICL transition: g_task = e^ICL − e^IDG vs κ (log axis), τ = 0.2α;
+    theory, finite-d linear attention and dMMSE (which keeps memorising)."""
+
+    name = "lu2024.fig4"
+    title = "Task-diversity transition g_task vs kappa (theory, linear attention, dMMSE)"
+    paper = PAPER
+    Settings = Fig4Settings
+    variants = {
+        "quick": {"d": 32, "trials": 5, "alphas_a": (10.0,), "alphas_b": (),
+                  "tau_factor": 1.0, "kappas": DEMO_KAPPAS, "dmmse_prompts": 200},
+        "full": {"d": 100, "trials": 10},
+    }
+    needs_gpu_for_full = True
+
+    @staticmethod
+    def _alphas(s: Fig4Settings) -> list[float]:
+        return sorted(set(s.alphas_a) | set(s.alphas_b))
+
+    def points(self, settings: Fig4Settings) -> list[dict[str, Any]]:  # type: ignore[override]
+        s = settings
+        return [{"d": s.d, "alpha": a, "kappa": k, "tau": s.tau_factor * a, "rho": s.rho,
+                 "lam": s.lam} for a in self._alphas(s) for k in s.kappas]
+
+    def run_point(self, settings: Fig4Settings, point: dict[str, Any], trial: int,  # type: ignore[override]
+                  ctx: RunContext) -> list[dict[str, Any]]:
+        fitted, rows = _la_rows(settings, point, ctx)
+        return rows + [sim.dmmse_row(fitted, settings.dmmse_prompts, ctx.generator(1))]
+
+    def theory(self, settings: Fig4Settings) -> pd.DataFrame:  # type: ignore[override]
+        s = settings
+        kappa = np.union1d(np.logspace(np.log10(min(s.kappas) / 1.3),
+                                       np.log10(max(s.kappas) * 1.3), s.theory_points),
+                           s.kappas)
+        frames = [pd.DataFrame({"alpha": a, "tau": s.tau_factor * a, "rho": s.rho, "lam": 0.0,
+                                "kappa": kappa, "metric": m,
+                                "value": sim.theory_value(m, s.tau_factor * a, a, kappa, s.rho)})
+                  for a in self._alphas(s) for m in ("g_task", "e_icl", "e_idg")]
+        return pd.concat(frames, ignore_index=True)
+
+    @staticmethod
+    def _theory_at(row: pd.Series, metric: str) -> float:
+        return float(sim.theory_value(metric, row["tau"], row["alpha"], row["kappa"],
+                                      row["rho"]))
+
+    def deviations(self, settings: Fig4Settings, results: pd.DataFrame,  # type: ignore[override]
+                   theory: pd.DataFrame | None) -> pd.DataFrame:
+        return sim.deviation_table(results, self._theory_at, ["alpha"],
+                                   ["g_task", "e_icl", "e_idg"])
+
+    def plot(self, settings: Fig4Settings, results: pd.DataFrame,  # type: ignore[override]
+             theory: pd.DataFrame | None) -> Any:
+        s = settings
+        theory = self.theory(s) if theory is None else theory
+        panels = [("A", s.alphas_a), ("B", s.alphas_b)]
+        panels = [(p, a) for p, a in panels if a]
+        fig, axes = figures.subplots(len(panels), width=3.8)
+        res = results if not results.empty else pd.DataFrame(columns=["alpha", "method"])
+        all_alphas = self._alphas(s)
+        colors = dict(zip(all_alphas, figures.color_cycle(len(all_alphas)), strict=True))
+        for ax, (panel, alphas) in zip(axes[0], panels, strict=True):
+            for a in alphas:
+                col = colors[a]
+                th = theory[(theory.alpha == a) & (theory.metric == "g_task")]
+                figures.theory_line(ax, th.kappa, th.value, color=col)
+                sub = res[res.alpha == a]
+                figures.experiment_points(ax, sub[sub.method == "linear_attention"], "kappa",
+                                          "g_task", color=col, label=rf"LA $\alpha={a:g}$")
+                figures.experiment_points(ax, sub[sub.method == "dmmse"], "kappa", "g_task",
+                                          color=col, marker="s", line=False, mfc="none",
+                                          label=rf"dMMSE $\alpha={a:g}$")
+            ax.set_xscale("log")
+            figures.label_axes(ax, "kappa", "g_task")
+            ax.axvline(1.0, color="grey", linewidth=0.6, linestyle="--")
+            ax.set_title(rf"{panel}: $\tau={s.tau_factor:g}\alpha$, $\rho={s.rho:g}$")
+            ax.legend(fontsize=6)
+        fig.suptitle(f"Lu et al. Fig. 4 (d={s.d}, λ={s.lam:g}, {s.trials} trials; "
+                     "theory dotted)")
+        return fig
