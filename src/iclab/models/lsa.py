@@ -1,0 +1,266 @@
+"""One-layer single-head linear self-attention (LSA) with a rank-constrained key–query matrix.
+
+Model (Shi, Wei, Xu & Liang 2024, seed poster; Zhang–Frei–Bartlett parameterisation, spec
+``rank_noise_and_parity.md`` §1.2)::
+
+    f_LSA(E) = E + W^{PV} E (E^T W^{KQ} E) / ρ,      ŷ = [f_LSA(E)]_{d+1, N+1}
+
+with the embedding ``E = [[x_1 … x_N x_q], [y_1 … y_N 0]]`` ``[(d+1), (N+1)]`` (the query column
+is included in ``E E^T``), full ``(d+1)×(d+1)`` weights, and **model size = rank**:
+``W^{KQ} = A B^T`` with ``A, B ∈ R^{(d+1)×r}`` (toolkit choice for spec open point 3: the rank
+constraint is on ``W^{KQ}`` only, ``W^{PV}`` is full). ``ρ`` defaults to the prompt's context
+length (``ρ = N`` in pretraining, ``ρ = M`` at test: open point 5).
+
+Ensemble axis: ``M`` models (ranks × seeds) are stacked on a leading axis; ranks of different
+size share ``A, B [M, d+1, r_max]`` and a fixed column mask ``[M, r_max]`` zeroes the columns
+beyond each model's rank. Training uses :func:`iclab.fit.ensemble.train_ensemble`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from iclab.fit.ensemble import EnsembleTrainResult, cosine_schedule, train_ensemble
+from iclab.tasks.prompts import Prompts
+from iclab.tasks.spectral_regression import SpectralRegressionTask
+from iclab.validation import check_int, check_positive
+
+Params = dict[str, torch.Tensor]
+
+
+def lsa_forward(tokens: torch.Tensor, w_pv: torch.Tensor, w_kq: torch.Tensor,
+                rho: float) -> torch.Tensor:
+    """The full LSA map ``f_LSA(E)``, returned in token layout (transposed).
+
+    Args:
+        tokens: ``Z = E^T`` ``[..., N+1, d+1]`` (rows are tokens, last row the query).
+        w_pv, w_kq: ``[..., d+1, d+1]`` (broadcast against ``tokens``' batch dims).
+        rho: normaliser ``ρ``.
+    Returns:
+        ``f_LSA(E)^T`` ``[..., N+1, d+1]``, computed literally as
+        ``(E + W^{PV} E (E^T W^{KQ} E) / ρ)^T``; entry ``[..., -1, -1]`` is ``ŷ``.
+    """
+    e = tokens.transpose(-1, -2)
+    out = e + w_pv @ e @ (e.transpose(-1, -2) @ w_kq @ e) / rho
+    return out.transpose(-1, -2)
+
+
+def lsa_predict(tokens: torch.Tensor, pv_last_row: torch.Tensor, w_kq: torch.Tensor,
+                rho: float) -> torch.Tensor:
+    """``ŷ = e_{d+1}^T W^{PV} E E^T W^{KQ} E e_{N+1} / ρ`` in ``O(N d)`` per prompt.
+
+    Args:
+        tokens: ``[M, B, N+1, d+1]``.  pv_last_row: last row of ``W^{PV}``, ``[M, d+1]``.
+        w_kq: ``[M, d+1, d+1]``.  rho: normaliser.
+    Returns:
+        ``ŷ`` ``[M, B]`` (equals ``lsa_forward(...)[..., -1, -1]``).
+    """
+    query = tokens[..., -1, :]                                   # [M, B, d+1]
+    k = torch.einsum("mij,mbj->mbi", w_kq, query)                # W^{KQ} z_q
+    scores = torch.einsum("mbti,mbi->mbt", tokens, k)            # E^T W^{KQ} z_q
+    mixed = torch.einsum("mbti,mbt->mbi", tokens, scores)        # E E^T W^{KQ} z_q
+    return torch.einsum("mi,mbi->mb", pv_last_row, mixed) / rho
+
+
+def ensemble_tokens(prompts: Prompts) -> torch.Tensor:
+    """Tokens ``[x_i; y_i]`` and ``[x_q; 0]`` for prompts with any leading batch dims.
+
+    ``X [..., n, d]`` -> ``Z = E^T`` ``[..., n+1, d+1]`` (:meth:`Prompts.tokens` for ``[M, B]``).
+    """
+    ctx = torch.cat([prompts.X, prompts.y.unsqueeze(-1)], dim=-1)
+    query = torch.cat([prompts.x_q, torch.zeros_like(prompts.y_q).unsqueeze(-1)], dim=-1)
+    return torch.cat([ctx, query.unsqueeze(-2)], dim=-2)
+
+
+def split_ensemble(prompts: Prompts, m: int) -> Prompts:
+    """Reshape a batch of ``m * B`` prompts into ``[m, B, ...]`` fields (model ``i`` gets row i)."""
+    def _r(t: torch.Tensor | None) -> torch.Tensor | None:
+        return None if t is None else t.reshape(m, -1, *t.shape[1:])
+
+    return Prompts(*(_r(t) for t in dataclasses.astuple(prompts)))
+
+
+def prompt_statistics(prompts: Prompts) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(E E^T, z_q)``: the Gram matrix ``[..., d+1, d+1]`` and query token ``[..., d+1]``.
+
+    The LSA prediction depends on a prompt only through these (query column included).
+    """
+    z = ensemble_tokens(prompts)
+    return z.transpose(-1, -2) @ z, z[..., -1, :]
+
+
+@dataclasses.dataclass(frozen=True)
+class LowRankLSAEnsemble:
+    """``M = len(ranks) * seeds`` LSA models; ``rank(W^{KQ}) <= r`` for the models of rank ``r``.
+
+    Layout: rank-major, model ``i`` has rank ``ranks[i // seeds]`` and seed ``i % seeds``. The
+    models of one seed share that seed's training prompts (a paired design across ranks); the
+    seeds see independent prompts. Parameters (a dict, each with the leading ensemble axis):
+    ``pv`` ``[M, d+1, d+1]`` (``W^{PV}``), ``a``, ``b`` ``[M, d+1, r_max]`` (``W^{KQ} = A B^T``).
+    """
+
+    d: int
+    ranks: tuple[int, ...]
+    seeds: int = 1
+
+    def __post_init__(self) -> None:
+        check_int("d", self.d)
+        check_int("seeds", self.seeds)
+        if not self.ranks:
+            raise ValueError("ranks must be non-empty")
+        for r in self.ranks:
+            check_int("rank", r, minimum=1, maximum=self.d + 1)
+
+    @property
+    def size(self) -> int:
+        return len(self.ranks) * self.seeds
+
+    @property
+    def r_max(self) -> int:
+        return max(self.ranks)
+
+    @property
+    def member_ranks(self) -> list[int]:
+        """Rank of each of the ``M`` models."""
+        return [r for r in self.ranks for _ in range(self.seeds)]
+
+    @property
+    def member_seeds(self) -> list[int]:
+        """Seed index of each of the ``M`` models."""
+        return [s for _ in self.ranks for s in range(self.seeds)]
+
+    def rank_mask(self, device: torch.device | str, dtype: torch.dtype) -> torch.Tensor:
+        """``[M, r_max]``: 1 for the columns of ``A`` a model may use, else 0."""
+        cols = torch.arange(self.r_max, device=device)
+        ranks = torch.tensor(self.member_ranks, device=device)
+        return (cols.unsqueeze(0) < ranks.unsqueeze(1)).to(dtype)
+
+    def init_params(self, generator: torch.Generator, scale: float = 0.3,
+                    dtype: torch.dtype = torch.float32) -> Params:
+        """Small random ``A, B`` on the input rows (label row 0) and ``W^{PV} = e_{d+1} e_{d+1}^T``.
+
+        Starting with the blocks ``w_21`` of both matrices at zero puts the model on the
+        symmetric manifold of the ZFB optimum (the ``x -> -x`` symmetry keeps the population
+        gradient there); training is free to leave it (:meth:`off_block_norm` measures it).
+        """
+        check_positive("scale", scale)
+        dev = generator.device
+        m, d1, r = self.size, self.d + 1, self.r_max
+        a = torch.randn(m, d1, r, generator=generator, device=dev, dtype=dtype) * scale
+        b = torch.randn(m, d1, r, generator=generator, device=dev, dtype=dtype) * scale
+        a[:, -1] = 0.0
+        b[:, -1] = 0.0
+        pv = torch.zeros(m, d1, d1, device=dev, dtype=dtype)
+        pv[:, -1, -1] = 1.0
+        return {"pv": pv, "a": a, "b": b}
+
+    def w_kq(self, params: Params) -> torch.Tensor:
+        """``W^{KQ} = (A ⊙ mask) B^T`` ``[M, d+1, d+1]``."""
+        mask = self.rank_mask(params["a"].device, params["a"].dtype)
+        return (params["a"] * mask.unsqueeze(1)) @ params["b"].transpose(-1, -2)
+
+    def predict_from_statistics(self, params: Params, gram: torch.Tensor, query: torch.Tensor,
+                                rho: float) -> torch.Tensor:
+        """``ŷ`` ``[M, B]`` from per-seed ``gram [S, B, d+1, d+1]`` and ``query [S, B, d+1]``.
+
+        ``ŷ_i = u_i^T (E E^T) W^{KQ}_i z_q / ρ`` with ``u_i`` the last row of ``W^{PV}_i``; model
+        ``i`` reads seed ``i % S``'s prompts.
+        """
+        n_r, n_s = len(self.ranks), self.seeds
+        w = self.w_kq(params).view(n_r, n_s, self.d + 1, self.d + 1)
+        u = params["pv"][:, -1].view(n_r, n_s, self.d + 1)
+        k = torch.einsum("rsij,sbj->rsbi", w, query)
+        t = torch.einsum("sbij,rsbj->rsbi", gram, k)
+        return torch.einsum("rsi,rsbi->rsb", u, t).reshape(self.size, -1) / rho
+
+    def predict(self, params: Params, prompts: Prompts, rho: float | None = None) -> torch.Tensor:
+        """``ŷ`` ``[M, B]`` for prompts ``[S, B, ...]`` (one block per seed; ``S = 1`` means
+        every model sees the same prompts). ``ρ`` defaults to the context length."""
+        rho = float(prompts.X.shape[-2]) if rho is None else rho
+        gram, query = prompt_statistics(prompts)
+        if gram.shape[0] != self.seeds:
+            gram = gram.expand(self.seeds, *gram.shape[1:])
+            query = query.expand(self.seeds, *query.shape[1:])
+        return self.predict_from_statistics(params, gram, query, rho)
+
+    def risk(self, params: Params, prompts: Prompts, rho: float | None = None) -> torch.Tensor:
+        """Per-model ``mean_B (ŷ - y_q)²`` ``[M]`` (no ½: spec open point 4)."""
+        y_q = prompts.y_q.reshape(-1, prompts.y_q.shape[-1])
+        pred = self.predict(params, prompts, rho).view(len(self.ranks), self.seeds, -1)
+        err = pred - y_q.expand(self.seeds, -1).unsqueeze(0)
+        return err.pow(2).mean(dim=-1).reshape(self.size)
+
+    def gamma(self, params: Params) -> torch.Tensor:
+        """Effective ``Γ = w^{PV}_{22} (W^{KQ}_{11})^T`` ``[M, d, d]`` (spec §1.2 reduction)."""
+        w = self.w_kq(params)
+        return params["pv"][:, -1, -1].view(-1, 1, 1) * w[:, : self.d, : self.d].transpose(-1, -2)
+
+    def off_block_norm(self, params: Params) -> torch.Tensor:
+        """``‖w^{PV}_{21}‖ + ‖w^{KQ}_{21}‖`` ``[M]``: zero at the ZFB-form optimum."""
+        w = self.w_kq(params)
+        return params["pv"][:, -1, : self.d].norm(dim=-1) + w[:, -1, : self.d].norm(dim=-1)
+
+    def train(self, task: SpectralRegressionTask, generator: torch.Generator, steps: int,
+              batch: int, lr: float = 1e-2, init_scale: float = 0.3,
+              dtype: torch.dtype = torch.float32, record_every: int = 0,
+              params: Params | None = None) -> EnsembleTrainResult:
+        """Adam on fresh prompts (``batch`` per seed per step), cosine decay to 1 % of ``lr``.
+
+        Uses :func:`iclab.fit.ensemble.train_ensemble`. All randomness comes from ``generator``.
+        """
+        steps = check_int("steps", steps)
+        batch = check_int("batch", batch)
+        if params is None:
+            params = self.init_params(generator, init_scale, dtype)
+        rho = float(task.n)
+
+        def sample(_: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            prompts = split_ensemble(task.sample(self.seeds * batch, generator, dtype=dtype),
+                                     self.seeds)
+            gram, query = prompt_statistics(prompts)
+            return gram, query, prompts.y_q
+
+        def loss(p: Params, data: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
+            gram, query, y_q = data
+            pred = self.predict_from_statistics(p, gram, query, rho)
+            err = pred.view(len(self.ranks), self.seeds, -1) - y_q.unsqueeze(0)
+            return err.pow(2).mean(dim=-1).reshape(self.size)
+
+        return train_ensemble(params, loss, sample, steps=steps, lr=lr,
+                              lr_schedule=cosine_schedule(steps, warmup=min(50, steps // 10),
+                                                          floor=0.01),
+                              record_every=record_every)
+
+
+@torch.no_grad()
+def noisy_prompt_risks(
+    ensemble: LowRankLSAEnsemble, params: Params, task: SpectralRegressionTask,
+    w: torch.Tensor, sigma2s: list[float], generator: torch.Generator, n_test: int,
+    input_std: float = 0.0, chunk: int = 20000,
+) -> torch.Tensor:
+    """Monte Carlo risk ``[len(sigma2s), M]`` on test prompts of length ``task.n`` for task ``w``.
+
+    Context labels get ``N(0, σ²)`` noise (``ρ = M`` = ``task.n``), inputs optionally
+    ``N(0, input_std²)`` noise; the target is the clean ``w^T x_q``. Common random numbers:
+    every model and every ``σ²`` see the same prompts and the same standard-normal noise.
+    """
+    from iclab.tasks.corruptions import add_input_noise, add_label_noise
+
+    n_test = check_int("n_test", n_test)
+    dtype = params["a"].dtype
+    total = torch.zeros(len(sigma2s), ensemble.size, dtype=torch.float64,
+                        device=params["a"].device)
+    done = 0
+    while done < n_test:
+        b = min(chunk, n_test - done)
+        base = task.sample(b, generator, w=w, dtype=dtype)
+        state = generator.get_state()
+        for k, s2 in enumerate(sigma2s):
+            generator.set_state(state)
+            prompts = add_input_noise(add_label_noise(base, s2, generator), input_std, generator)
+            err = ensemble.predict(params, split_ensemble(prompts, 1)) - prompts.y_q
+            total[k] += err.double().pow(2).sum(dim=1)
+        done += b
+    return total / n_test
