@@ -1,0 +1,186 @@
+"""In-context noise sensitivity of real language models (Shi et al. 2024, LLM study).
+
+Shi, Wei, Xu, Liang, "Why Larger Language Models Do In-context Learning Differently?"
+(ICML 2024, arXiv 2405.19592) report that larger models do better on clean demonstrations but
+are hurt more by noisy ones. This study measures it on the user's own local checkpoints:
+models × noise kind × p × k × seeds, accuracy and mean margin of label-word log-likelihood
+classification (:mod:`iclab.llm`). It needs user checkpoints, so it is not part of ``make demo``.
+
+    iclab llm run --model ~/models/Llama-2-7b-hf --model ~/models/Llama-2-13b-hf \\
+        --task sentiment --p 0,0.25,0.5 --k 8,16 --seeds 3 --device cuda --dtype bfloat16
+
+Row columns: model (path as given), name, size, n_params, kind (base/chat), task, n_classes,
+noise, p, k, seed, accuracy, mean_margin, n_queries, n_corrupted.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import pandas as pd
+import pydantic
+
+from iclab.devices import resolve_device
+from iclab.errors import ParameterError
+from iclab.experiments.base import Experiment, ExperimentSettings, RunContext
+from iclab.experiments.registry import register
+from iclab.validation import check_choice, check_in_range, check_int
+
+_CHAT_PATTERN = re.compile(r"chat|instruct|(^|[-_.])(it|sft|rlhf|dpo)($|[-_.])", re.IGNORECASE)
+
+
+def guess_kind(path: str) -> str:
+    """``"chat"`` if the checkpoint's folder name contains ``chat`` or ``instruct``, or has
+    ``it``/``sft``/``rlhf``/``dpo`` as a ``-``/``_``/``.``-separated part; else ``"base"``
+    (pass ``kind`` explicitly to override)."""
+    return "chat" if _CHAT_PATTERN.search(Path(path).name or path) else "base"
+
+
+class ModelSpec(pydantic.BaseModel):
+    """One checkpoint: local path (or cached hub name), optional display size and kind."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    path: str
+    size: str | None = None
+    kind: Literal["base", "chat"] | None = None
+
+
+class NoiseSensitivitySettings(ExperimentSettings):
+    """Settings of ``llm.noise_sensitivity`` (``models`` may be given as plain path strings)."""
+
+    models: list[ModelSpec] = []
+    task: str = "sentiment"
+    data: str | None = None
+    text_column: str = "text"
+    label_column: str = "label"
+    labels: list[str] | None = None
+    template: str | None = None
+    noise: list[str] = ["label"]
+    p: list[float] = [0.0, 0.25, 0.5]
+    k: list[int] = [8]
+    seeds: int = 3
+    n_queries: int = 32
+    device: str = "cpu"
+    dtype: str = "float32"
+    batch_size: int = 8
+    padding_side: Literal["left", "right"] = "left"
+
+    @pydantic.field_validator("models", mode="before")
+    @classmethod
+    def _paths_to_specs(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [value]
+        return [{"path": v} if isinstance(v, str) else v for v in value]
+
+
+@functools.lru_cache(maxsize=4)
+def _task_cached(task: str, data: str | None, text_column: str, label_column: str,
+                 labels: tuple[str, ...] | None, template: str | None) -> Any:
+    from iclab.llm.datasets import load_text_dataset
+    from iclab.llm.prompts import Template
+    from iclab.llm.tasks import builtin_task
+
+    if data is None:
+        base = builtin_task(task)
+        if template is None:
+            return base
+        return type(base)(base.name, base.description, Template(template), base.labels,
+                          base.texts, base.targets)
+    return load_text_dataset(data, text_column, label_column, labels,
+                             Template(template) if template else None)
+
+
+def settings_task(s: NoiseSensitivitySettings) -> Any:
+    """The :class:`~iclab.llm.tasks.TextTask` the settings describe (built-in or file)."""
+    return _task_cached(s.task, s.data, s.text_column, s.label_column,
+                        tuple(s.labels) if s.labels else None, s.template)
+
+
+def validate_settings(s: NoiseSensitivitySettings) -> None:
+    """Everything that can be checked before a model is run (paths, grid, dtype on device,
+    dataset columns, label words against each model's tokenizer); raises one-line errors, so a
+    bad sweep fails before anything is written to the store."""
+    from iclab.llm.loading import load_tokenizer, resolve_dtype, resolve_model_source
+    from iclab.llm.noise import NOISE_KINDS
+    from iclab.llm.prompts import label_continuations
+
+    if not s.models:
+        raise ParameterError("models", [], "at least one local checkpoint (--model PATH)")
+    paths = [m.path for m in s.models]
+    if len(set(paths)) != len(paths):
+        raise ParameterError("models", paths, "distinct paths")
+    for m in s.models:
+        resolve_model_source(m.path)
+    for kind in s.noise:
+        check_choice("noise", kind, NOISE_KINDS)
+    for p in s.p:
+        check_in_range("p", p, 0.0, 1.0)
+    check_int("seeds", s.seeds, minimum=1)
+    check_int("batch_size", s.batch_size, minimum=1)
+    resolve_dtype(s.dtype, resolve_device(s.device))
+    task = settings_task(s)
+    for k in s.k:
+        check_int("k", k, minimum=0, maximum=len(task) - 1)
+    check_int("n_queries", s.n_queries, minimum=1, maximum=len(task))
+    for m in s.models:  # label words must be unambiguous for every model's tokenizer
+        label_continuations(load_tokenizer(m.path), task.template, task.labels,
+                            probe_text=task.texts[0])
+
+
+@register
+class NoiseSensitivity(Experiment):
+    """Accuracy of label-word ICL vs demonstration noise, for several local LLMs."""
+
+    name = "llm.noise_sensitivity"
+    title = "LLM in-context accuracy vs demonstration noise (user checkpoints)"
+    paper = "Shi et al. 2024"
+    Settings = NoiseSensitivitySettings
+    variants: ClassVar[dict[str, dict[str, Any]]] = {
+        "quick": {"p": [0.0, 0.25, 0.5], "k": [8], "seeds": 2, "n_queries": 32},
+        "full": {"p": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5], "k": [4, 8, 16], "seeds": 5,
+                 "n_queries": 200, "noise": ["label", "input_replace"]},
+    }
+    version = "1"
+    needs_gpu_for_full = True
+    in_demo = False
+
+    def points(self, settings: ExperimentSettings) -> list[dict[str, Any]]:
+        s = _as_settings(settings)
+        validate_settings(s)
+        return [{"model": m.path, "noise": noise, "k": int(k), "p": float(p)}
+                for m in s.models for noise in s.noise for k in s.k for p in s.p]
+
+    def trials(self, settings: ExperimentSettings, point: dict[str, Any]) -> int:
+        return _as_settings(settings).seeds
+
+    def run_point(self, settings: ExperimentSettings, point: dict[str, Any], trial: int,
+                  ctx: RunContext) -> list[dict[str, Any]]:
+        from iclab.llm.loading import cached_model, format_size
+        from iclab.llm.study import evaluate_cell
+
+        s = _as_settings(settings)
+        spec = next(m for m in s.models if m.path == point["model"])
+        lm = cached_model(spec.path, s.device, s.dtype)
+        task = settings_task(s)
+        metrics = evaluate_cell(lm, task, point["noise"], point["p"], point["k"], trial,
+                                s.n_queries, batch_size=s.batch_size,
+                                padding_side=s.padding_side, base_seed=s.seed)
+        return [{"name": Path(spec.path).name or spec.path,
+                 "size": spec.size or format_size(lm.n_params), "n_params": lm.n_params,
+                 "kind": spec.kind or guess_kind(spec.path), "task": task.name,
+                 "n_classes": task.n_classes, "seed": trial, **metrics}]
+
+    def plot(self, settings: ExperimentSettings, results: pd.DataFrame,
+             theory: pd.DataFrame | None) -> Any:
+        from iclab.llm.plotting import plot_noise_sensitivity
+
+        return plot_noise_sensitivity(results)
+
+
+def _as_settings(settings: ExperimentSettings) -> NoiseSensitivitySettings:
+    assert isinstance(settings, NoiseSensitivitySettings)
+    return settings
