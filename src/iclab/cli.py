@@ -139,6 +139,8 @@ def run_cmd(
     workers: Annotated[int, typer.Option(help="Processes for --executor process/ray.")] = 1,
     executor: Annotated[str, typer.Option(help="local, process or ray.")] = "",
     address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+    gpu_fraction: Annotated[float | None, typer.Option(
+        help="Ray: GPU share per unit with --device cuda (default 0.25).")] = None,
     out: OutOpt = Path("results"),
     plot: Annotated[bool, typer.Option(help="Write the figure after the run.")] = True,
 ) -> None:
@@ -154,7 +156,7 @@ def run_cmd(
     overrides = parse_overrides(set_)
     exp.make_settings(variant, overrides)  # validate before anything is written
     chosen = executor or ("process" if workers > 1 else "local")
-    ex = make_executor(chosen, workers=workers, address=address)
+    ex = make_executor(chosen, workers=workers, address=address, gpu_fraction=gpu_fraction)
     res = run_experiment(exp, variant, overrides, store=store, executor=ex, device=device,
                          progress=sys.stderr.isatty())
     console.print(f"{exp.name} \\[{variant}]: {res.n_units} units, {res.n_computed} computed, "

@@ -112,8 +112,12 @@ class ProcessPoolExecutor:
                     fut.cancel()
 
 
-def make_executor(name: str, workers: int = 1, address: str | None = None) -> Executor:
-    """``"local"``, ``"process"`` or ``"ray"`` (the last needs ``pip install iclab[ray]``)."""
+def make_executor(name: str, workers: int = 1, address: str | None = None,
+                  gpu_fraction: float | None = None) -> Executor:
+    """``"local"``, ``"process"`` or ``"ray"`` (the last needs ``pip install iclab[ray]``).
+
+    ``address`` and ``gpu_fraction`` (GPU share per ``cuda`` unit) apply to Ray only.
+    """
     from iclab.validation import check_choice, check_int
 
     check_choice("executor", name, ["local", "process", "ray"])
@@ -124,4 +128,4 @@ def make_executor(name: str, workers: int = 1, address: str | None = None) -> Ex
         return ProcessPoolExecutor(workers)
     from iclab.engine.ray_executor import RayExecutor  # optional dependency
 
-    return RayExecutor(address=address, workers=workers)
+    return RayExecutor(address=address, workers=workers, gpu_fraction=gpu_fraction)
