@@ -7,7 +7,8 @@ Setup (Garg et al. 2022): d = 20, 41 points per prompt (interleaved x/y tokens, 
   the CPU and moved to the device every step, ``loss.item()`` every step;
 - iclab (one model): :class:`EnsembleTransformer` (M = 1), prompts sampled on the device,
   no host sync, fused AdamW on CUDA, optional ``torch.compile``;
-- iclab (packed): M models trained at once (``--members``), reported as prompts per second.
+- iclab (packed): M models trained at once (``--members``), or one model with an M-times
+  larger batch; reported as prompts per second.
 
 Usage::
 
@@ -118,6 +119,9 @@ def main() -> None:
     rows.append((f"iclab, {args.members} models packed", args.members,
                  iclab_ms_per_step(d, points, layers, width, heads, batch, steps,
                                    args.members, device, args.compile)))
+    rows.append((f"iclab, one model, batch {args.members}x{batch}", args.members,
+                 iclab_ms_per_step(d, points, layers, width, heads, args.members * batch,
+                                   steps, 1, device, args.compile)))
     print(f"{'configuration':45s} {'ms/step':>9s} {'prompts/s':>11s} {'vs baseline':>12s}")
     base_rate = batch / base * 1e3
     for name, members, ms in rows:

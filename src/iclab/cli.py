@@ -98,11 +98,12 @@ def list_cmd() -> None:
     from iclab.experiments import all_experiments
 
     table = Table(title="iclab experiments")
-    for col in ("name", "paper", "title", "variants", "demo"):
-        table.add_column(col)
+    table.add_column("name", no_wrap=True, style="bold")  # names are typed back: never cut
+    table.add_column("title", ratio=1)
+    table.add_column("variants", no_wrap=True)
+    table.add_column("demo", no_wrap=True)
     for name, cls in all_experiments().items():
-        table.add_row(name, cls.paper, cls.title, ", ".join(cls.variants),
-                      "yes" if cls.in_demo else "no")
+        table.add_row(name, cls.title, ", ".join(cls.variants), "yes" if cls.in_demo else "no")
     console.print(table)
 
 

@@ -31,8 +31,10 @@ def run_demo(variant: str = "quick", out: Path = Path("results"), only: str | No
     names = [n for n, cls in all_experiments().items()
              if cls.in_demo and (only is None or only in n)]
     summary = Table(title=f"iclab demo ({variant})")
-    for col in ("experiment", "units", "computed", "seconds", "figure"):
-        summary.add_column(col)
+    summary.add_column("experiment", no_wrap=True)
+    for col in ("units", "computed", "seconds"):
+        summary.add_column(col, justify="right", no_wrap=True)
+    summary.add_column("figure (under out/figures)", overflow="fold")
     tables, failures = [], []
     for name in names:
         exp = get_experiment(name)
@@ -51,7 +53,7 @@ def run_demo(variant: str = "quick", out: Path = Path("results"), only: str | No
         res.results.to_csv(out / "tables" / f"{name}_{variant}.csv", index=False)
         tables.append(res.results.assign(experiment=name))
         summary.add_row(name, str(res.n_units), str(res.n_computed),
-                        f"{time.perf_counter() - start:.1f}", str(png))
+                        f"{time.perf_counter() - start:.1f}", png.name)
     if tables:
         pd.concat(tables, ignore_index=True).to_csv(out / "results.csv", index=False)
     from iclab.report import write_report

@@ -46,6 +46,17 @@ LABELS: dict[str, str] = {
 }
 
 
+def legend(ax: plt.Axes, **kw: Any) -> Any:
+    """``ax.legend`` in the paper style (small type, translucent frame) unless ``kw`` overrides.
+
+    Matplotlib reads legend rcParams when the legend is drawn, after :func:`subplots` has left
+    its style context, so the style is passed explicitly here.
+    """
+    kw.setdefault("fontsize", STYLE["legend.fontsize"])
+    kw.setdefault("framealpha", 0.7)
+    return ax.legend(**kw)
+
+
 def subplots(ncols: int = 1, nrows: int = 1, width: float = 3.4, height: float = 2.8,
              **kw: Any) -> tuple[plt.Figure, np.ndarray]:
     """A figure of ``nrows × ncols`` panels in the paper style; axes always a 2-D array."""

@@ -76,7 +76,7 @@ class Experiment(ABC):
     Class attributes to set in a subclass:
         name: registry name, ``"<paper>.<figure>"`` e.g. ``"lu2024.fig1"``.
         title: one line shown by ``iclab list``.
-        paper: citation key shown by ``iclab list`` (e.g. ``"Lu et al. 2024"``).
+        paper: citation shown by ``iclab show`` and the report (authors, year, arXiv id).
         Settings: the pydantic settings class (subclass of :class:`ExperimentSettings`).
         variants: ``{"quick": {...}, "full": {...}}`` — overrides of the settings' defaults.
         version: bump when ``run_point`` changes its results, so stored rows are recomputed.

@@ -40,7 +40,7 @@ from iclab.experiments._li2024_train import (
 )
 from iclab.experiments.base import Experiment, ExperimentSettings, RunContext
 from iclab.experiments.registry import register
-from iclab.figures import color_cycle, experiment_points, label_axes, subplots, theory_line
+from iclab.figures import color_cycle, experiment_points, label_axes, legend, subplots, theory_line
 from iclab.models.linear_attention import embed_preconditioner
 from iclab.tasks.correlated import AlignmentTask, RAGTask
 from iclab.tasks.drift import DriftTask
@@ -172,7 +172,7 @@ class _LiExperiment(Experiment):
             if self.curve_key == "panel":
                 ax.set_title(str(val))
             label_axes(ax, "n", "risk")
-            ax.legend()
+            legend(ax)
         return fig
 
     def deviations(self, settings: Any, results: pd.DataFrame,
@@ -403,7 +403,7 @@ class LiFigH3Drift(_LiExperiment):
                 experiment_points(ax, results[(results.method == method) & (results.n == n)],
                                   "gamma", "risk", marker=marker, label=method)
         label_axes(ax, r"drift correlation $\gamma$", "risk")
-        ax.legend()
+        legend(ax)
         ax = axes[0, 1]
         for g, col in zip(settings.gammas, color_cycle(len(settings.gammas)), strict=True):
             omega, _ = self.h3_optimum(settings, g, n)
@@ -417,5 +417,5 @@ class LiFigH3Drift(_LiExperiment):
                             color=col, markersize=3, linewidth=0.8, capsize=2)
         ax.set_xlabel("context position i")
         ax.set_ylabel(r"optimal weight $\omega_i$ (mean 1)")
-        ax.legend()
+        legend(ax)
         return fig

@@ -137,7 +137,7 @@ class NoiseSensitivity(Experiment):
 
     name = "llm.noise_sensitivity"
     title = "LLM in-context accuracy vs demonstration noise (user checkpoints)"
-    paper = "Shi et al. 2024"
+    paper = "Shi, Wei, Xu & Liang 2024 (arXiv 2405.19592)"
     Settings = NoiseSensitivitySettings
     variants: ClassVar[dict[str, dict[str, Any]]] = {
         "quick": {"p": [0.0, 0.25, 0.5], "k": [8], "seeds": 2, "n_queries": 32},

@@ -31,7 +31,7 @@ from iclab.experiments.registry import register
 
 TaskNorm = Literal["sphere", "gaussian"]
 Solver = Literal["auto", "primal", "dual", "pcg"]
-PAPER = "Lu et al. 2024"
+PAPER = "Lu, Letey, Zavatone-Veth, Maiti & Pehlevan 2024 (arXiv 2405.11751)"
 
 
 class _SimSettings(ExperimentSettings):
@@ -149,7 +149,7 @@ class LuFig1(Experiment):
         for ax in axes.ravel():
             _set_log_y(ax)
             ax.axvline(1.0, color="grey", linewidth=0.6, linestyle="--")
-            ax.legend()
+            figures.legend(ax)
         fig.suptitle(f"Lu et al. Fig. 1 (d={s.d}, {s.trials} trials; theory dotted)")
         return fig
 
@@ -235,7 +235,7 @@ class LuFig2(Experiment):
             ax.set_yscale("log")  # the large-alpha divergence would hide the interior minima
             figures.label_axes(ax, "alpha", metric)
             ax.set_title(rf"{panel}: $\tau={tau:g}$, $\rho={rho:g}$")
-            ax.legend()
+            figures.legend(ax)
         fig.suptitle(f"Lu et al. Fig. 2 (d={s.d}, λ={s.lam:g}, {s.trials} trials; "
                      "theory dotted, ridgeless)")
         return fig
@@ -333,7 +333,7 @@ class LuFig4(Experiment):
             figures.label_axes(ax, "kappa", "g_task")
             ax.axvline(1.0, color="grey", linewidth=0.6, linestyle="--")
             ax.set_title(rf"{panel}: $\tau={s.tau_factor:g}\alpha$, $\rho={s.rho:g}$")
-            ax.legend(fontsize=6)
+            figures.legend(ax, fontsize=6)
         fig.suptitle(f"Lu et al. Fig. 4 (d={s.d}, λ={s.lam:g}, {s.trials} trials; "
                      "theory dotted)")
         return fig

@@ -63,7 +63,7 @@ class Fig3Settings(ExperimentSettings):
 class LuFigure3(Experiment):
     name = "lu2024.fig3"
     title = "Where e(alpha) is non-monotone: alpha at the interior minimum over kappa x rho"
-    paper = "Lu et al. 2024 (arXiv 2405.11751), Fig. 3"
+    paper = "Lu, Letey, Zavatone-Veth, Maiti & Pehlevan 2024 (arXiv 2405.11751), Fig. 3"
     Settings = Fig3Settings
     variants = {"quick": {"n_kappa": 201, "n_rho": 150, "n_alpha": 300}, "full": {}}
 

@@ -31,7 +31,7 @@ from scipy.linalg import subspace_angles
 
 from iclab.experiments.base import Experiment, ExperimentSettings, RunContext
 from iclab.experiments.registry import register
-from iclab.figures import color_cycle, experiment_points, label_axes, subplots, theory_line
+from iclab.figures import color_cycle, experiment_points, label_axes, legend, subplots, theory_line
 from iclab.models.lsa import LowRankLSAEnsemble, noisy_prompt_risks
 from iclab.models.parity_heads import ParityHeadsEnsemble, accuracy_by_pair
 from iclab.seeding import torch_generator
@@ -215,10 +215,10 @@ class ShiRankNoise(_RankBase):
         label_axes(ax_r, "sigma2", "risk")
         ax_r.set_xlabel(r"test label noise $\sigma^2$")
         ax_r.set_ylabel(rf"risk $R_r$ (M={settings.m})")
-        ax_r.legend()
+        legend(ax_r)
         ax_d.set_xlabel(r"test label noise $\sigma^2$")
         ax_d.set_ylabel(rf"$R_r - R_{{r_1}}$ (dotted: N={settings.n}; dash-dot: N$\to\infty$)")
-        ax_d.legend()
+        legend(ax_d)
         return fig
 
     def deviations(self, settings: Any, results: pd.DataFrame,
@@ -295,7 +295,7 @@ class ShiRankSubspace(_RankBase):
         axes[0, 2].set_xlabel("eigen-direction i (decreasing $\\lambda_i$)")
         axes[0, 2].set_ylabel(r"$(V^\top\Gamma V)_{ii}$ (dotted: $g_i$ of $\Gamma^*_r$)")
         for ax in axes[0]:
-            ax.legend()
+            legend(ax)
         return fig
 
 
@@ -422,7 +422,7 @@ class ShiParityCoverage(_ParityBase):
         ax.axvline(n_imp - 0.5, color="grey", linewidth=0.8)
         ax.set_xlabel("task pair, by decreasing probability (left of line: important)")
         ax.set_ylabel("accuracy on clean prompts")
-        ax.legend()
+        legend(ax)
         return fig
 
 
@@ -476,7 +476,7 @@ class ShiParityNoise(_ParityBase):
             ax.set_title(title)
             ax.set_xlabel("fraction p of flipped context labels")
             ax.set_ylabel("accuracy (dotted: idealised pair-aligned model)")
-            ax.legend()
+            legend(ax)
         return fig
 
     def deviations(self, settings: Any, results: pd.DataFrame,

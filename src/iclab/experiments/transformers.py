@@ -26,7 +26,7 @@ import pydantic
 from iclab.baselines.bayes import dmmse_predict
 from iclab.experiments.base import Experiment, ExperimentSettings, RunContext
 from iclab.experiments.registry import register
-from iclab.figures import color_cycle, experiment_points, label_axes, subplots, theory_line
+from iclab.figures import color_cycle, experiment_points, label_axes, legend, subplots, theory_line
 from iclab.fit.transformer_training import (
     FixedDataset,
     TrainSettings,
@@ -122,7 +122,7 @@ def fit_peak_constant(peaks: pd.DataFrame) -> float:
 class LuFigure5(Experiment):
     name = "lu2024.fig5"
     title = "Double descent in transformers: test error vs tau, peak location vs d^2"
-    paper = "Lu et al. 2024 (arXiv 2405.11751), Fig. 5"
+    paper = "Lu, Letey, Zavatone-Veth, Maiti & Pehlevan 2024 (arXiv 2405.11751), Fig. 5"
     Settings = Fig5Settings
     needs_gpu_for_full = True
     variants = {
@@ -177,7 +177,7 @@ class LuFigure5(Experiment):
             ax.set_yscale("log")
             ax.set_title(ARCH_LABELS[arch])
             label_axes(ax, "tau", "test error")
-            ax.legend()
+            legend(ax)
         ax = axes[0, -1]
         for arch in archs:
             pk = peaks[peaks.arch == arch]
@@ -189,7 +189,8 @@ class LuFigure5(Experiment):
             ax.plot(grid, c * grid, ":", color=line[0].get_color())
         ax.set_title("interpolation peak")
         label_axes(ax, r"$d^2$", r"$n_{\mathrm{peak}}$")
-        ax.legend()
+        ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * 1.45)  # room for the legend above the data
+        legend(ax, loc="upper left", fontsize="small")
         return fig
 
     def deviations(self, s: Any, results: pd.DataFrame,
@@ -219,7 +220,7 @@ class Fig6Settings(_TrainingFields):
 class LuFigure6(Experiment):
     name = "lu2024.fig6"
     title = "Task-diversity transition in a transformer: g_task vs kappa, with dMMSE and theory"
-    paper = "Lu et al. 2024 (arXiv 2405.11751), Fig. 6"
+    paper = "Lu, Letey, Zavatone-Veth, Maiti & Pehlevan 2024 (arXiv 2405.11751), Fig. 6"
     Settings = Fig6Settings
     needs_gpu_for_full = True
     variants = {
@@ -285,7 +286,7 @@ class LuFigure6(Experiment):
         ax.set_xscale("log")
         ax.set_title(rf"$d={s.d}$, $\alpha={s.alpha:g}$, $\tau={s.tau:g}$")
         label_axes(ax, "kappa", "g_task")
-        ax.legend()
+        legend(ax)
         return fig
 
 
@@ -307,7 +308,7 @@ class NoiseSettings(_TrainingFields):
 class ShiTransformerNoise(Experiment):
     name = "shi2024.fig_transformer_noise"
     title = "Transformers of several sizes: error vs in-context label noise at test"
-    paper = "Shi et al. 2024 (arXiv 2405.19592), transformer analogue"
+    paper = "Shi, Wei, Xu & Liang 2024 (arXiv 2405.19592), transformer analogue"
     Settings = NoiseSettings
     needs_gpu_for_full = True
     variants = {
@@ -360,7 +361,7 @@ class ShiTransformerNoise(Experiment):
         label_axes(axes[0, 0], r"test label-noise variance $\sigma^2$", "error")
         label_axes(axes[0, 1], r"test label-noise variance $\sigma^2$",
                    r"error$(\sigma^2)$ − error$(0)$")
-        axes[0, 0].legend(fontsize=6)
+        legend(axes[0, 0], fontsize=6)
         axes[0, 0].set_title("error vs in-context noise")
         axes[0, 1].set_title("sensitivity (paired by seed)")
         return fig
