@@ -109,11 +109,17 @@ def test_minibatches_stay_inside_each_members_dataset() -> None:
 
 
 def test_linear_attention_learns_in_context() -> None:
-    """After training, the error on fresh tasks is far below predicting 0 (error 1 + rho)."""
+    """After training, the error on fresh tasks is far below predicting 0 (error 1 + rho).
+
+    The one-layer linear-attention preset (width d + 1) often sits for thousands of steps on
+    a plateau near 0.47 before reaching the one-step-GD optimum (seen on 3 seeds x 4 members
+    x 3 learning rates); so every member must beat the zero predictor clearly, and the best
+    of four must reach the optimum's neighbourhood.
+    """
     task, gen = _task(d=4, ell=16), torch.Generator().manual_seed(0)
     torch.manual_seed(0)
-    model = EnsembleTransformer(lu_linear_attention(4), 2)
-    data = FixedDataset([task.sample(1000, gen, kind="pretrain") for _ in range(2)])
+    model = EnsembleTransformer(lu_linear_attention(4), 4)
+    data = FixedDataset([task.sample(1000, gen, kind="pretrain") for _ in range(4)])
     data.tokens, data.targets = data.tokens.float(), data.targets.float()
     with single_thread_if_tiny(torch.device("cpu"), 5):
         train(model, lambda _: data.minibatch(64, gen),
@@ -122,7 +128,8 @@ def test_linear_attention_learns_in_context() -> None:
     err = evaluate_mse(model, test.__class__(*(t.float() for t in (test.X, test.y, test.x_q,
                                                                       test.y_q, test.w))))
     # One step of GD at alpha = 4 reaches about rho + q/(1+q) = 0.21; zero predictor: 1.01.
-    assert torch.all(err < 0.5), err
+    assert torch.all(err < 0.9), err
+    assert float(err.min()) < 0.35, err
 
 
 def test_bad_config_is_a_parameter_error() -> None:

@@ -43,6 +43,7 @@ import dataclasses
 
 import torch
 
+from iclab.seeding import standard_normal
 from iclab.tasks.prompts import Prompts
 from iclab.validation import check_int, check_nonnegative
 
@@ -88,7 +89,6 @@ def sample_context_statistics(
     check_int("context_len", context_len)
     check_nonnegative("rho", rho)
     batch, d = tasks.shape
-    kw = {"generator": generator, "device": tasks.device, "dtype": tasks.dtype}
     norm = torch.linalg.vector_norm(tasks, dim=-1)
     e1 = torch.zeros_like(tasks)
     e1[:, 0] = 1.0
@@ -99,8 +99,8 @@ def sample_context_statistics(
     half_ell = torch.full((batch,), context_len / 2.0, device=tasks.device, dtype=tasks.dtype)
     # chi^2_l = 2 Gamma(l/2); torch's gamma sampler is the one that accepts a generator.
     t = var_y * 2.0 * torch._standard_gamma(half_ell, generator=generator)
-    eta = torch.randn(batch, **kw)
-    z = torch.randn(batch, d, **kw)
+    eta = standard_normal((batch,), generator, tasks.device, tasks.dtype)
+    z = standard_normal((batch, d), generator, tasks.device, tasks.dtype)
     pos = var_y > 0
     var_safe = torch.where(pos, var_y, 1.0)
     g_dot_y = torch.where(
@@ -122,9 +122,9 @@ def sample_features(
     """
     batch, d = tasks.shape
     s, t = sample_context_statistics(tasks, context_len, rho, generator)
-    kw = {"generator": generator, "device": tasks.device, "dtype": tasks.dtype}
-    x_q = torch.randn(batch, d, **kw) / d**0.5
-    y_q = (x_q * tasks).sum(-1) + rho**0.5 * torch.randn(batch, **kw)
+    x_q = standard_normal((batch, d), generator, tasks.device, tasks.dtype) / d**0.5
+    noise = standard_normal((batch,), generator, tasks.device, tasks.dtype)
+    y_q = (x_q * tasks).sum(-1) + rho**0.5 * noise
     return x_q, features_from_statistics(s, t, context_len), y_q
 
 

@@ -33,6 +33,7 @@ from typing import Literal
 
 import torch
 
+from iclab.seeding import standard_normal
 from iclab.tasks.prompts import Prompts
 from iclab.validation import check_choice, check_int, check_nonnegative
 
@@ -103,9 +104,9 @@ def sample_prompts(
     check_int("context_len", context_len)
     check_nonnegative("rho", rho)
     batch, d = tasks.shape
-    kw = {"generator": generator, "device": tasks.device, "dtype": tasks.dtype}
-    x_all = torch.randn(batch, context_len + 1, d, **kw) / d**0.5
-    noise = torch.randn(batch, context_len + 1, **kw) * rho**0.5
+    dev, dtype = tasks.device, tasks.dtype
+    x_all = standard_normal((batch, context_len + 1, d), generator, dev, dtype) / d**0.5
+    noise = standard_normal((batch, context_len + 1), generator, dev, dtype) * rho**0.5
     y_all = torch.einsum("bld,bd->bl", x_all, tasks) + noise
     return Prompts(X=x_all[:, :-1], y=y_all[:, :-1], x_q=x_all[:, -1], y_q=y_all[:, -1],
                    w=tasks)
