@@ -13,18 +13,17 @@ Examples::
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from iclab._cli_errors import one_line_errors as _one_line_errors
 from iclab.errors import ICLabError, ParameterError
 
 app = typer.Typer(
@@ -36,9 +35,7 @@ app = typer.Typer(
 theory_app = typer.Typer(help="Evaluate closed-form learning curves.", no_args_is_help=True)
 app.add_typer(theory_app, name="theory")
 console = Console()
-err_console = Console(stderr=True)
 
-F = TypeVar("F", bound=Callable[..., Any])
 
 StoreOpt = Annotated[Path, typer.Option("--store", help="SQLite result store.")]
 OutOpt = Annotated[Path, typer.Option("--out", help="Folder for figures and tables.")]
@@ -47,20 +44,6 @@ SetOpt = Annotated[
     typer.Option("--set", help="Override a setting: key=value (JSON values; repeatable)."),
 ]
 DEFAULT_STORE_PATH = Path("results") / "iclab.sqlite"
-
-
-def _one_line_errors(func: F) -> F:
-    """Print ICLab errors as one line on stderr and exit with status 2."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ICLabError as exc:
-            err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 def parse_value(text: str) -> Any:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 
 from iclab.errors import ParameterError
@@ -28,3 +31,22 @@ def resolve_device(name: str | torch.device | None) -> torch.device:
     elif dev.type != "cpu":
         raise ParameterError("device", str(name), "cpu or cuda[:N]")
     return dev
+
+
+@contextlib.contextmanager
+def cpu_single_thread(device: torch.device, when: bool = True) -> Iterator[None]:
+    """Run the block with one intra-op thread when ``device`` is the CPU (and ``when``).
+
+    Training many tiny models is dominated by threading overhead, and OpenMP spin-waits on a
+    shared 2-core machine made steps 5-20x slower (measured: 0.53 s vs 0.026 s per step under
+    load). The previous thread count is restored on exit; on CUDA nothing changes.
+    """
+    if device.type != "cpu" or not when:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -19,8 +19,6 @@ Each point trains ONE ensemble (sizes × seeds) and returns one row per model (`
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -29,6 +27,7 @@ import pydantic
 import torch
 from scipy.linalg import subspace_angles
 
+from iclab.devices import cpu_single_thread
 from iclab.experiments.base import Experiment, ExperimentSettings, RunContext
 from iclab.experiments.registry import register
 from iclab.figures import color_cycle, experiment_points, label_axes, legend, subplots, theory_line
@@ -40,25 +39,6 @@ from iclab.tasks.spectral_regression import SpectralRegressionTask, random_ortho
 from iclab.theory import lowrank_lsa, parity
 
 PAPER = "Shi, Wei, Xu & Liang 2024 (arXiv 2405.19592)"
-
-
-@contextlib.contextmanager
-def cpu_single_thread(device: torch.device) -> Iterator[None]:
-    """Run with one intra-op thread on CPU, then restore.
-
-    These models multiply ``[B, ≤57, ≤57]`` blocks, too small to gain from intra-op threads;
-    on a shared 2-core machine the default thread pool made a step ~20× slower (measured:
-    0.53 s vs 0.026 s per step under load). On CUDA nothing changes.
-    """
-    if device.type != "cpu":
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import torch
 
+from iclab.devices import cpu_single_thread
 from iclab.models.transformer import EnsembleTransformer, prompt_tokens
 from iclab.tasks.prompts import Prompts
 from iclab.validation import check_int, check_nonnegative, check_positive
@@ -99,22 +100,11 @@ class FixedDataset:
         return total / self.sizes
 
 
-@contextlib.contextmanager
-def single_thread_if_tiny(device: torch.device, width: int, tiny: int = 64) -> Iterator[None]:
-    """Use one intra-op thread for CPU training of models of ``width <= tiny``.
-
-    Kernels on such small tensors are dominated by threading overhead (and OpenMP spin-waits
-    on a loaded machine cost 5–10×); the previous thread count is restored on exit.
-    """
-    if device.type != "cpu" or width > tiny:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+def single_thread_if_tiny(device: torch.device, width: int,
+                          tiny: int = 64) -> contextlib.AbstractContextManager[None]:
+    """One intra-op thread for CPU training of models of ``width <= tiny``
+    (:func:`iclab.devices.cpu_single_thread`)."""
+    return cpu_single_thread(device, when=width <= tiny)
 
 
 def train(model: EnsembleTransformer, next_batch: Callable[[int], Batch],

@@ -13,38 +13,22 @@ The lead mounts :data:`llm_app` as ``iclab llm``.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from iclab.errors import ICLabError, ParameterError
+from iclab._cli_errors import one_line_errors as _one_line_errors
+from iclab.errors import ParameterError
 
 EXPERIMENT = "llm.noise_sensitivity"
 llm_app = typer.Typer(help="In-context noise sensitivity of local language models "
                            "(Shi et al. 2024).", no_args_is_help=True, add_completion=False,
                       pretty_exceptions_enable=False)
 console = Console()
-err_console = Console(stderr=True)
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _one_line_errors(func: F) -> F:
-    """Print :class:`ICLabError` as ``error: <message>`` (one line) and exit with status 2."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ICLabError as exc:
-            err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _split(name: str, text: str | None, cast: Callable[[str], Any]) -> list[Any] | None:
