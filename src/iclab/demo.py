@@ -34,7 +34,7 @@ def run_demo(variant: str = "quick", out: Path = Path("results"), only: str | No
     summary.add_column("experiment", no_wrap=True)
     for col in ("units", "computed", "seconds"):
         summary.add_column(col, justify="right", no_wrap=True)
-    summary.add_column("figure (under out/figures)", overflow="fold")
+
     tables, failures = [], []
     for name in names:
         exp = get_experiment(name)
@@ -43,7 +43,7 @@ def run_demo(variant: str = "quick", out: Path = Path("results"), only: str | No
         try:
             res = run_experiment(exp, variant, store=store, device=device, progress=True)
             fig = exp.plot(res.settings, res.results, exp.theory(res.settings))
-            png = save_figure(fig, out / "figures", f"{name}_{variant}")[0]
+            save_figure(fig, out / "figures", f"{name}_{variant}")
         except Exception as exc:  # keep going: one broken figure must not hide the others
             failures.append(name)
             console.print(f"[red]✗ {name} failed: {exc}[/red]")
@@ -53,13 +53,14 @@ def run_demo(variant: str = "quick", out: Path = Path("results"), only: str | No
         res.results.to_csv(out / "tables" / f"{name}_{variant}.csv", index=False)
         tables.append(res.results.assign(experiment=name))
         summary.add_row(name, str(res.n_units), str(res.n_computed),
-                        f"{time.perf_counter() - start:.1f}", png.name)
+                        f"{time.perf_counter() - start:.1f}")
     if tables:
         pd.concat(tables, ignore_index=True).to_csv(out / "results.csv", index=False)
     from iclab.report import write_report
 
     report = write_report(store, out)
     console.print(summary)
+    console.print(f"figures: {out / 'figures'}  tables: {out / 'tables'}")
     console.print(f"report: {report}")
     if failures:
         raise ICLabError(f"{len(failures)} experiment(s) failed: {', '.join(failures)}")
