@@ -76,16 +76,10 @@ class RankSettings(ExperimentSettings):
         return self
 
 
-RANK_QUICK: dict[str, Any] = {
-    "eigenvalues": [4.0, 2.0, 1.0, 0.5], "ranks": [1, 2, 4], "task": [1.0, -0.7, 0.0, 0.0],
-    "seeds": 3, "steps": 1000, "steps_grid": [100, 300, 1000], "batch": 1024, "n_test": 20000,
-}
+class _SeedEnsembleExperiment(Experiment):
+    """One unit per point; the seeds are the ensemble axis trained inside it (one CPU thread)."""
 
-
-class _RankBase(Experiment):
     paper = PAPER
-    Settings: ClassVar[type[ExperimentSettings]] = RankSettings
-    variants: ClassVar[dict[str, dict[str, Any]]] = {"quick": RANK_QUICK, "full": {}}
 
     def trials(self, settings: Any, point: dict[str, Any]) -> int:
         return 1  # seeds are the ensemble axis inside the point
@@ -98,6 +92,17 @@ class _RankBase(Experiment):
     def compute(self, settings: Any, point: dict[str, Any],
                 ctx: RunContext) -> list[dict[str, Any]]:
         raise NotImplementedError
+
+
+RANK_QUICK: dict[str, Any] = {
+    "eigenvalues": [4.0, 2.0, 1.0, 0.5], "ranks": [1, 2, 4], "task": [1.0, -0.7, 0.0, 0.0],
+    "seeds": 3, "steps": 1000, "steps_grid": [100, 300, 1000], "batch": 1024, "n_test": 20000,
+}
+
+
+class _RankBase(_SeedEnsembleExperiment):
+    Settings: ClassVar[type[ExperimentSettings]] = RankSettings
+    variants: ClassVar[dict[str, dict[str, Any]]] = {"quick": RANK_QUICK, "full": {}}
 
     @staticmethod
     def basis(settings: Any) -> np.ndarray:
@@ -312,22 +317,9 @@ PARITY_QUICK: dict[str, Any] = {"d": 6, "d_imp": 3, "heads": [2, 6, 30], "seeds"
                                 "flips": [0.0, 0.1, 0.2, 0.3, 0.4]}
 
 
-class _ParityBase(Experiment):
-    paper = PAPER
+class _ParityBase(_SeedEnsembleExperiment):
     Settings: ClassVar[type[ExperimentSettings]] = ParitySettings
     variants: ClassVar[dict[str, dict[str, Any]]] = {"quick": PARITY_QUICK, "full": {}}
-
-    def trials(self, settings: Any, point: dict[str, Any]) -> int:
-        return 1  # seeds are the ensemble axis inside the point
-
-    def run_point(self, settings: Any, point: dict[str, Any], trial: int,
-                  ctx: RunContext) -> list[dict[str, Any]]:
-        with cpu_single_thread(ctx.device):
-            return self.compute(settings, point, ctx)
-
-    def compute(self, settings: Any, point: dict[str, Any],
-                ctx: RunContext) -> list[dict[str, Any]]:
-        raise NotImplementedError
 
     def points(self, settings: Any) -> list[dict[str, Any]]:
         return [{"d": settings.d, "d_imp": settings.d_imp, "n": settings.n}]
