@@ -8,6 +8,7 @@ Examples::
     iclab plot lu2024.fig1 --quick
     iclab export lu2024.fig1 --format csv --out fig1.csv
     iclab theory e-icl --tau 2 --alpha 10 --kappa 0.5 --rho 0.01 --json
+    iclab check lu2024.fig1 lu2024.fig4 --quick --json
     iclab demo --quick
 """
 
@@ -85,8 +86,10 @@ def list_cmd() -> None:
     table.add_column("title", ratio=1)
     table.add_column("variants", no_wrap=True)
     table.add_column("demo", no_wrap=True)
+    table.add_column("claims", no_wrap=True, justify="right")
     for name, cls in all_experiments().items():
-        table.add_row(name, cls.title, ", ".join(cls.variants), "yes" if cls.in_demo else "no")
+        table.add_row(name, cls.title, ", ".join(cls.variants), "yes" if cls.in_demo else "no",
+                      str(len(cls.claims)))
     console.print(table)
 
 
@@ -149,6 +152,14 @@ def run_cmd(
     if plot:
         paths = _write_figure(exp, res.settings, variant, res.results, out)
         console.print("figure: " + ", ".join(map(str, paths)))
+    from iclab.engine.check import claims_of_run
+
+    verdicts = claims_of_run(res)
+    if verdicts:
+        console.print(_claims_table(verdicts, title=f"claims of {exp.name} [{variant}]"))
+    if overrides:
+        console.print("[dim]settings differ from the variant: read the verdicts as a check of "
+                      "these settings[/dim]")
 
 
 def _write_figure(exp: Any, settings: Any, variant: str, results: Any, out: Path) -> list[Path]:
@@ -156,6 +167,71 @@ def _write_figure(exp: Any, settings: Any, variant: str, results: Any, out: Path
 
     fig = exp.plot(settings, results, exp.theory(settings))
     return save_figure(fig, out / "figures", f"{exp.name}_{variant}")
+
+
+_VERDICT_STYLE = {"holds": "green", "fails": "red", "inconclusive": "yellow"}
+
+
+def _claims_table(verdicts: list[Any], title: str = "claims") -> Table:
+    table = Table(title=title)
+    for col, kw in (("experiment", {"no_wrap": True}), ("claim", {"no_wrap": True}),
+                    ("verdict", {"no_wrap": True}), ("statistic", {"no_wrap": True}),
+                    ("threshold", {"no_wrap": True}), ("source", {}), ("statement", {"ratio": 1})):
+        table.add_column(col, **kw)
+    for v in verdicts:
+        stat = "—" if not math.isfinite(v.statistic) else f"{v.statistic:.4g}"
+        if math.isfinite(v.uncertainty) and v.uncertainty > 0:
+            stat += f" ± {v.uncertainty:.2g}"
+        thr = "—" if not math.isfinite(v.threshold) else f"{v.threshold:.4g}"
+        style = _VERDICT_STYLE[v.verdict]
+        table.add_row(v.experiment, v.claim, f"[{style}]{v.verdict}[/{style}]", stat, thr,
+                      v.source, v.statement)
+    return table
+
+
+@app.command("check")
+@_one_line_errors
+def check_cmd(
+    names: Annotated[list[str] | None, typer.Argument(
+        help="Experiments to check (default: every registered one).")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="Laptop-size variant (default).")] = False,
+    full: Annotated[bool, typer.Option("--full", help="Paper-size variant.")] = False,
+    store: StoreOpt = DEFAULT_STORE_PATH,
+    device: Annotated[str, typer.Option(help="cpu or cuda[:N].")] = "cpu",
+    workers: Annotated[int, typer.Option(help="Processes (a process pool when > 1).")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of verdicts.")]
+    = False,
+) -> None:
+    """Run (or resume) experiments and check the claims their figures are meant to show.
+
+    Exit status: 0 when every claim holds, 1 when any fails or is inconclusive, 2 on bad
+    input.  Example: ``iclab check lu2024.fig1 lu2024.fig4 --quick --json``
+    """
+    from iclab.engine import make_executor
+    from iclab.engine.check import check_experiment, exit_code
+    from iclab.experiments import all_experiments, get_experiment
+
+    variant = _variant(quick, full)
+    chosen = list(names) if names else list(all_experiments())
+    experiments = [get_experiment(n) for n in chosen]  # unknown names fail before any run
+    for exp in experiments:
+        exp.make_settings(variant)
+    ex = make_executor("process" if workers > 1 else "local", workers=workers)
+    log = Console(stderr=True) if as_json else console
+    verdicts = []
+    for k, exp in enumerate(experiments, 1):
+        log.print(f"[bold]▶ {exp.name}[/bold] ({k} of {len(experiments)}) — {exp.title}")
+        run, found = check_experiment(exp, variant, store=store, executor=ex, device=device,
+                                      progress=sys.stderr.isatty() and not as_json)
+        log.print(f"  {run.n_units} units, {run.n_computed} computed ({run.seconds:.1f} s)")
+        verdicts.extend(found)
+    if as_json:
+        typer.echo(json.dumps([v.to_dict() for v in verdicts], indent=1))
+    else:
+        console.print(_claims_table(verdicts, title=f"claims [{variant}]"))
+        counts = {k: sum(v.verdict == k for v in verdicts) for k in _VERDICT_STYLE}
+        console.print(", ".join(f"{n} {k}" for k, n in counts.items()))
+    raise typer.Exit(exit_code(verdicts))
 
 
 @app.command("plot")

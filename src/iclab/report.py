@@ -31,6 +31,7 @@ from urllib.parse import quote
 
 import pandas as pd
 
+from iclab.claims import ClaimData, evaluate_claims
 from iclab.engine.runner import code_version, load_results, plan_units
 from iclab.engine.store import Store
 from iclab.errors import ICLabError, UnknownExperimentError
@@ -48,6 +49,8 @@ th{background:#f5f5f5} img{max-width:100%;border:1px solid #eee}
 .sweep{border-left:3px solid #e6e6e6;padding-left:1em;margin:1em 0 2em}
 .grid{display:flex;flex-wrap:wrap;gap:1.5em} .grid>div{flex:1 1 420px}
 .error{color:#a40000} .ok{color:#176b00} .warn{color:#9a5b00}
+.holds{color:#176b00;font-weight:bold} .fails{color:#a40000;font-weight:bold}
+.inconclusive{color:#9a5b00;font-weight:bold}
 """
 DEVIATION_COLUMNS = ["curve", "metric", "n_points", "max_abs_dev", "max_rel_dev"]
 
@@ -71,6 +74,7 @@ class Sweep:
     worst_rel_dev: float | None = None
     html: str = ""
     problem: str = ""
+    claims: list[Any] = field(default_factory=list)
 
 
 def _esc(value: Any) -> str:
@@ -140,6 +144,7 @@ def _sweep_block(store: Store, sweep: Sweep, exp: Any, settings_json: str, runs:
              f"<h3>{_esc(sweep.variant)} <span class='meta'>settings "
              f"{_esc(sweep.settings_hash[:12])}</span></h3>"]
     figure_html, deviation_html = "<p class='meta'>no rows to plot</p>", ""
+    sweep.claims = evaluate_claims(exp, ClaimData(settings, results, theory, sweep.variant))
     try:
         deviation_html = _deviation_block(exp, settings, results, theory, sweep)
         if not results.empty:
@@ -249,6 +254,37 @@ def _summary(sweeps: list[Sweep]) -> str:
     return f"<table class='summary'>{header}{''.join(rows)}</table>"
 
 
+def _number(value: float, uncertainty: float | None = None) -> str:
+    if value is None or not pd.notna(value):
+        return "—"
+    text = f"{value:.4g}"
+    if uncertainty is not None and pd.notna(uncertainty) and uncertainty > 0:
+        text += f" ± {uncertainty:.2g}"
+    return text
+
+
+def _claims_table(sweeps: list[Sweep]) -> str:
+    """The report's opening table: one row per claim of every stored sweep, linked to it."""
+    header = ("<tr><th>experiment</th><th>variant</th><th>claim</th><th>verdict</th>"
+              "<th>statistic</th><th>threshold</th><th>source</th><th>statement</th></tr>")
+    rows = []
+    for s in sweeps:
+        for c in s.claims:
+            rows.append(
+                f"<tr><td><a href='#{_esc(s.anchor)}'>{_esc(s.name)}</a></td>"
+                f"<td>{_esc(s.variant)}</td><td>{_esc(c.claim)}</td>"
+                f"<td class='{c.verdict}'>{_esc(c.verdict)}</td>"
+                f"<td>{_number(c.statistic, c.uncertainty)}</td><td>{_number(c.threshold)}</td>"
+                f"<td>{_esc(c.source)}</td><td>{_esc(c.statement)}"
+                f"<div class='meta'>{_esc(c.detail)}</div></td></tr>")
+    if not rows:
+        return "<p class='meta'>no claims checked: nothing stored declares one</p>"
+    counts = {k: sum(c.verdict == k for s in sweeps for c in s.claims)
+              for k in ("holds", "fails", "inconclusive")}
+    summary = " · ".join(f"<span class='{k}'>{n} {k}</span>" for k, n in counts.items())
+    return f"<p>{summary}</p><table class='claims'>{header}{''.join(rows)}</table>"
+
+
 def write_report(store: str | Path | Store, out: str | Path = "results") -> Path:
     """Write ``<out>/report.html`` for every experiment stored in ``store``; returns its path.
 
@@ -271,7 +307,8 @@ def write_report(store: str | Path | Store, out: str | Path = "results") -> Path
         f"<style>{CSS}</style></head><body><h1>iclab report</h1>"
         f"<p class='meta'>generated {_when(time.time())} by {_esc(code_version())} · store "
         f"<code>{_esc(db.path)}</code> · {len(sections)} experiments, {len(sweeps)} sweeps</p>"
-        "<h2 id='summary'>Summary</h2>" + _summary(sweeps) + "\n".join(sections)
+        "<h2 id='claims'>Claims</h2>" + _claims_table(sweeps)
+        + "<h2 id='summary'>Summary</h2>" + _summary(sweeps) + "\n".join(sections)
         + "</body></html>"
     )
     path = out / "report.html"

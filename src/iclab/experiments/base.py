@@ -13,7 +13,9 @@ An experiment is a subclass of :class:`Experiment` registered with
    ensemble of seeds in one tensor program may return one row per seed with its own
    ``trial``/``seed`` column);
 4. ``exp.theory(settings)`` — a DataFrame of theory curves on the same axes (or ``None``);
-5. ``exp.plot(settings, results, theory)`` — a matplotlib ``Figure``.
+5. ``exp.plot(settings, results, theory)`` — a matplotlib ``Figure``;
+6. ``exp.claims`` — the :class:`~iclab.claims.Claim` s the figure tests, each checked over
+   the results and theory by ``iclab check`` (see :mod:`iclab.claims`).
 
 Randomness must come only from ``ctx.seed`` (via ``ctx.generator()`` / ``ctx.rng()``),
 so a point's result is the same in any executor and in any order.
@@ -30,6 +32,7 @@ import pandas as pd
 import pydantic
 import torch
 
+from iclab.claims import Claim
 from iclab.errors import ParameterError
 from iclab.seeding import numpy_rng, torch_generator
 
@@ -83,6 +86,9 @@ class Experiment(ABC):
         needs_gpu_for_full: informational flag shown by ``iclab list``.
         in_demo: whether ``make demo`` runs the quick variant (False for studies that need
             user-provided resources, e.g. local LLM checkpoints).
+        claims: the claims the experiment tests (at least one; see :mod:`iclab.claims`).
+            Each names the variants in which it is expected to hold; its threshold is fixed
+            here, in code, before any run.
     """
 
     name: ClassVar[str]
@@ -93,6 +99,11 @@ class Experiment(ABC):
     version: ClassVar[str] = "1"
     needs_gpu_for_full: ClassVar[bool] = False
     in_demo: ClassVar[bool] = True
+    claims: ClassVar[tuple[Claim, ...]] = ()
+    #: Overrides of the quick variant that make it run in seconds: the contract tests run
+    #: this configuration to show every claim's check can fail (for experiments whose quick
+    #: variant is too long for the test suite).
+    smoke_overrides: ClassVar[dict[str, Any]] = {}
 
     # ---- settings ---------------------------------------------------------------------------
     def make_settings(

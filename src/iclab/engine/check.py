@@ -1,0 +1,50 @@
+"""Run (or resume) experiments and check their claims: the engine behind ``iclab check``.
+
+>>> from iclab.engine.check import check_experiment
+>>> run, verdicts = check_experiment("lu2024.fig1", variant="quick")   # doctest: +SKIP
+>>> [(v.claim, v.verdict) for v in verdicts]                            # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from iclab.claims import ClaimData, ClaimResult, evaluate_claims
+from iclab.engine.executors import Executor
+from iclab.engine.runner import DEFAULT_STORE, RunResult, run_experiment
+from iclab.engine.store import Store
+from iclab.experiments.base import Experiment
+from iclab.experiments.registry import get_experiment
+
+
+def claims_of_run(run: RunResult) -> list[ClaimResult]:
+    """The verdicts of a finished run's claims (for its variant)."""
+    data = ClaimData(run.settings, run.results, run.theory, run.variant or "custom")
+    return evaluate_claims(run.experiment, data)
+
+
+def check_experiment(
+    experiment: str | Experiment,
+    variant: str = "quick",
+    overrides: dict[str, Any] | None = None,
+    store: str | Path | Store = DEFAULT_STORE,
+    executor: Executor | None = None,
+    device: str = "cpu",
+    progress: bool = False,
+) -> tuple[RunResult, list[ClaimResult]]:
+    """Run (or resume) ``experiment`` and evaluate its claims declared for ``variant``.
+
+    With ``overrides`` the sweep is no longer the variant the claims were stated for: the
+    verdicts are still computed (and labelled with the variant), but read them as a check of
+    other settings.
+    """
+    exp = get_experiment(experiment) if isinstance(experiment, str) else experiment
+    run = run_experiment(exp, variant, overrides, store=store, executor=executor,
+                         device=device, progress=progress)
+    return run, claims_of_run(run)
+
+
+def exit_code(results: list[ClaimResult]) -> int:
+    """0 when every claim holds (and there is at least one), else 1."""
+    return 0 if results and all(r.verdict == "holds" for r in results) else 1

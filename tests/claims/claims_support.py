@@ -1,0 +1,38 @@
+"""Support for the claim tests: the experiments iclab ships, and runs shared by a session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from iclab.claims import ClaimData
+from iclab.experiments import all_experiments
+from iclab.experiments.base import Experiment
+
+#: Experiments whose quick variant is longer than the test budget allows: their quick claims
+#: are checked by the command in docs/claims.md; the tests run their ``smoke_overrides``.
+QUICK_TOO_LONG = {"llm.noise_sensitivity"}
+
+
+def package_experiments() -> dict[str, type[Experiment]]:
+    """The experiments iclab ships (not the toy ones other test folders register)."""
+    return {name: cls for name, cls in all_experiments().items()
+            if cls.__module__.startswith("iclab.experiments")}
+
+
+class Runs:
+    def __init__(self, store: Path) -> None:
+        self.store = store
+        self._cache: dict[tuple[str, bool], tuple[Any, ClaimData]] = {}
+
+    def get(self, name: str, smoke: bool) -> tuple[Any, ClaimData]:
+        """``(RunResult, ClaimData)`` of the quick variant (with the smoke overrides if asked)."""
+        from iclab.engine import run_experiment
+
+        key = (name, smoke)
+        if key not in self._cache:
+            exp = package_experiments()[name]()
+            overrides = exp.smoke_overrides if smoke else None
+            run = run_experiment(exp, "quick", overrides, store=self.store)
+            self._cache[key] = (run, ClaimData(run.settings, run.results, run.theory, "quick"))
+        return self._cache[key]

@@ -1,0 +1,105 @@
+"""The claims contract: every experiment declares claims, and every check can fail.
+
+In the scikit-learn ``check_estimator`` spirit: one parametrised test over all registered
+experiments. For each claim the check must (a) run on real results without raising, and
+(b) *not* say "holds" when fed its declared counterexample (a deliberately wrong result).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from claims_support import QUICK_TOO_LONG, package_experiments
+from scipy import stats
+
+from iclab.claims import (
+    VERDICTS,
+    Evidence,
+    all_of,
+    compare_interval,
+    decide,
+    fraction_at_least,
+    mean_interval,
+    slope,
+    spearman,
+)
+
+NAMES = sorted(package_experiments())
+
+
+# ---- the statistics helpers ---------------------------------------------------------------
+def test_mean_interval_matches_scipy() -> None:
+    x = np.array([1.0, 2.0, 4.0, 3.5, 2.5])
+    mean, half, n = mean_interval(x)
+    lo, hi = stats.t.interval(0.95, n - 1, loc=x.mean(), scale=stats.sem(x))
+    assert n == 5 and mean == pytest.approx(x.mean())
+    assert half == pytest.approx((hi - lo) / 2, rel=1e-12)
+
+
+def test_decide_three_ways() -> None:
+    assert decide(1.0, 0.1, 0.5, ">").verdict == "holds"
+    assert decide(1.0, 0.6, 0.5, ">").verdict == "inconclusive"
+    assert decide(0.2, 0.1, 0.5, ">").verdict == "fails"
+    assert decide(0.2, 0.1, 0.5, "<").verdict == "holds"
+    assert decide(0.8, 0.1, 0.5, "<").verdict == "fails"
+    assert decide(math.nan, 0.1, 0.5, "<").verdict == "inconclusive"
+    assert decide(1.0, math.nan, 0.5, ">").verdict == "inconclusive"
+
+
+def test_interval_coverage_by_simulation() -> None:
+    """The 95 % t-interval of a normal sample covers the true mean ~95 % of the time."""
+    rng = np.random.default_rng(0)
+    covered = 0
+    for _ in range(2000):
+        mean, half, _ = mean_interval(rng.normal(1.0, 2.0, size=5))
+        covered += abs(mean - 1.0) <= half
+    assert abs(covered / 2000 - 0.95) < 0.02
+
+
+def test_fraction_and_combination() -> None:
+    assert fraction_at_least(9, 10, 0.9, "x").verdict == "holds"
+    assert fraction_at_least(8, 10, 0.9, "x").verdict == "fails"
+    ok = compare_interval([1.0, 1.1, 0.9], 0.0, ">")
+    assert ok.verdict == "holds"
+    assert all_of([ok, Evidence("fails", 0, 0, 1)], "p").verdict == "fails"
+    assert all_of([ok, Evidence("inconclusive", 0, 1, 0)], "p").verdict == "inconclusive"
+    assert all_of([ok, ok], "p").verdict == "holds"
+    assert all_of([], "p").verdict == "inconclusive"
+
+
+def test_rank_and_slope() -> None:
+    assert spearman([1, 2, 3, 4], [8, 6, 4, 1]) == pytest.approx(-1.0)
+    assert math.isnan(spearman([1, 1, 1], [1, 2, 3]))
+    assert slope([0, 1, 2], [1, 3, 5]) == pytest.approx(2.0)
+
+
+# ---- every experiment ----------------------------------------------------------------------
+@pytest.mark.parametrize("name", NAMES)
+def test_experiment_declares_claims(name: str) -> None:
+    cls = package_experiments()[name]
+    assert cls.claims, f"{name} declares no claim"
+    ids = [c.id for c in cls.claims]
+    assert len(set(ids)) == len(ids), f"{name}: claim ids repeat"
+    for claim in cls.claims:
+        assert claim.statement.strip() and claim.source.strip(), claim.id
+        assert set(claim.variants) <= set(cls.variants), (claim.id, claim.variants)
+        assert callable(claim.check) and callable(claim.counterexample)
+    assert any("quick" in c.variants for c in cls.claims), f"{name}: no quick claim"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_every_check_can_fail(name: str, claim_runs) -> None:
+    """On real results the check runs; on its counterexample it does not say "holds"."""
+    smoke = name in QUICK_TOO_LONG
+    _, data = claim_runs.get(name, smoke=smoke)
+    for claim in package_experiments()[name].claims:
+        if "quick" not in claim.variants:
+            continue
+        found = claim.check(data)
+        assert found.verdict in VERDICTS
+        wrong = claim.check(claim.counterexample(data))
+        assert wrong.verdict != "holds", (
+            f"{name}:{claim.id} still holds on its counterexample ({wrong.detail})")
