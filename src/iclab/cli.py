@@ -68,10 +68,17 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def _variant(quick: bool, full: bool) -> str:
-    if quick and full:
-        raise ParameterError("variant", "--quick --full", "one of --quick or --full")
-    return "full" if full else "quick"
+VariantOpt = Annotated[str | None, typer.Option(
+    "--variant", help="A named variant other than quick/full (see `iclab show NAME`).")]
+
+
+def _variant(quick: bool, full: bool, variant: str | None = None) -> str:
+    chosen = [v for v, on in (("quick", quick), ("full", full), (variant, variant is not None))
+              if on]
+    if len(chosen) > 1:
+        raise ParameterError("variant", " ".join(map(str, chosen)),
+                             "one of --quick, --full or --variant NAME")
+    return chosen[0] if chosen else "quick"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -120,6 +127,7 @@ def run_cmd(
     name: Annotated[str, typer.Argument(help="Experiment name (see `iclab list`).")],
     quick: Annotated[bool, typer.Option("--quick", help="Laptop-size variant (default).")] = False,
     full: Annotated[bool, typer.Option("--full", help="Paper-size variant.")] = False,
+    variant_name: VariantOpt = None,
     set_: SetOpt = None,
     store: StoreOpt = DEFAULT_STORE_PATH,
     device: Annotated[str, typer.Option(help="cpu or cuda[:N].")] = "cpu",
@@ -139,7 +147,7 @@ def run_cmd(
     from iclab.experiments import get_experiment
 
     exp = get_experiment(name)
-    variant = _variant(quick, full)
+    variant = _variant(quick, full, variant_name)
     overrides = parse_overrides(set_)
     exp.make_settings(variant, overrides)  # validate before anything is written
     chosen = executor or ("process" if workers > 1 else "local")
@@ -196,6 +204,7 @@ def check_cmd(
         help="Experiments to check (default: every registered one).")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="Laptop-size variant (default).")] = False,
     full: Annotated[bool, typer.Option("--full", help="Paper-size variant.")] = False,
+    variant_name: VariantOpt = None,
     store: StoreOpt = DEFAULT_STORE_PATH,
     device: Annotated[str, typer.Option(help="cpu or cuda[:N].")] = "cpu",
     workers: Annotated[int, typer.Option(help="Processes (a process pool when > 1).")] = 1,
@@ -211,7 +220,7 @@ def check_cmd(
     from iclab.engine.check import check_experiment, exit_code
     from iclab.experiments import all_experiments, get_experiment
 
-    variant = _variant(quick, full)
+    variant = _variant(quick, full, variant_name)
     chosen = list(names) if names else list(all_experiments())
     experiments = [get_experiment(n) for n in chosen]  # unknown names fail before any run
     for exp in experiments:
@@ -240,6 +249,7 @@ def plot_cmd(
     name: Annotated[str, typer.Argument(help="Experiment name.")],
     quick: Annotated[bool, typer.Option("--quick")] = False,
     full: Annotated[bool, typer.Option("--full")] = False,
+    variant_name: VariantOpt = None,
     set_: SetOpt = None,
     store: StoreOpt = DEFAULT_STORE_PATH,
     out: OutOpt = Path("results"),
@@ -252,7 +262,7 @@ def plot_cmd(
     from iclab.experiments import get_experiment
 
     exp = get_experiment(name)
-    variant = _variant(quick, full)
+    variant = _variant(quick, full, variant_name)
     settings = exp.make_settings(variant, parse_overrides(set_))
     results = load_results(Store(store), exp, settings) if Path(store).exists() else None
     if results is None or results.empty:
