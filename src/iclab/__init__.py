@@ -4,11 +4,76 @@ Public entry points:
 
 - :mod:`iclab.theory` — closed-form learning curves (pure NumPy/SciPy, vectorised).
 - :mod:`iclab.experiments` — registered paper figures (``iclab list`` shows them).
-- :mod:`iclab.engine` — run experiments with a resumable SQLite store.
+- :func:`iclab.run_experiment` — run (or resume) one with a resumable SQLite store.
+- :func:`iclab.stored_results` — everything stored for an experiment, as a DataFrame.
+
+>>> import iclab
+>>> res = iclab.run_experiment("lu2024.fig1", "quick", overrides={"trials": 1})
+>>> fig = res.experiment.plot(res.settings, res.results, res.theory)   # shows in Jupyter
+>>> table = iclab.stored_results("lu2024.fig1")   # every stored row, every settings
+
+Importing iclab is light (the heavy modules load on first use) and never changes the
+matplotlib backend.
 """
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from iclab.errors import ICLabError, ParameterError
 
-__version__ = "0.1.0"
 
-__all__ = ["ICLabError", "ParameterError", "__version__"]
+def __getattr__(name: str) -> Any:
+    """``iclab.__version__``: the installed distribution's version (one place: pyproject)."""
+    if name == "__version__":
+        from importlib import metadata
+
+        try:
+            return metadata.version("iclab")
+        except metadata.PackageNotFoundError:  # a source tree that is not installed
+            return "0+unknown"
+    raise AttributeError(f"module 'iclab' has no attribute {name!r}")
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from iclab.engine.runner import RunResult
+
+__all__ = ["ICLabError", "ParameterError", "__version__", "run_experiment", "stored_results",
+           "stored_frame"]
+
+
+def run_experiment(*args: Any, **kwargs: Any) -> RunResult:
+    """Run (or resume) a registered experiment; see :func:`iclab.engine.run_experiment`."""
+    from iclab.engine.runner import run_experiment as _run
+
+    return _run(*args, **kwargs)
+
+
+def stored_results(experiment: str, store: str | Path = Path("results") / "iclab.sqlite",
+                   variant: str | None = None) -> pd.DataFrame:
+    """Every row stored for ``experiment`` (all settings and variants), as one DataFrame.
+
+    Columns: the point's parameters (papers' symbols: ``d``, ``tau``, ``alpha``, …),
+    ``trial``, the metrics (``e_icl``, ``risk``, …), then ``variant`` and ``settings_hash``
+    (one value per stored settings). ``variant`` keeps only that variant's rows. An empty
+    frame when nothing is stored. The same table ``iclab export`` writes.
+    """
+    from iclab.engine.export import stored_frame as _frame
+    from iclab.engine.store import Store
+
+    db = store if not isinstance(store, str | Path) else Store(store)
+    if not db.exists():
+        import pandas as pd
+
+        return pd.DataFrame()
+    frame = _frame(db, experiment)
+    if variant is not None and not frame.empty:
+        frame = frame[frame["variant"] == variant].reset_index(drop=True)
+    return frame
+
+
+def stored_frame(store: Any, experiment: str) -> pd.DataFrame:
+    """``stored_frame(store, name)``: :func:`stored_results` with the arguments the other way."""
+    return stored_results(experiment, store)

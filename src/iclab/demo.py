@@ -13,14 +13,16 @@ from rich.table import Table
 from iclab.engine import Store, run_experiment
 from iclab.errors import ICLabError
 from iclab.experiments import all_experiments, get_experiment
-from iclab.figures import save_figure
+from iclab.figures import figure_stem, save_figure
 
 
 def run_demo(variant: str = "quick", out: Path = Path("results"), only: str | None = None,
              device: str = "cpu", console: Console | None = None) -> Path:
     """Run every ``in_demo`` experiment's ``variant``; returns the report's path.
 
-    Writes ``out/iclab.sqlite`` (the store), ``out/figures/<name>_<variant>.{png,pdf}``,
+    Prints "experiment k of N" before each one, with a per-unit heartbeat when the output is
+    not a terminal. Writes ``out/iclab.sqlite`` (the store),
+    ``out/figures/<name>_<variant>.{png,pdf}``,
     ``out/tables/<name>_<variant>.csv`` and ``out/results.csv`` (all rows, with an
     ``experiment`` column), then ``out/report.html``. Raises if any experiment failed
     (after running all the others).
@@ -36,14 +38,17 @@ def run_demo(variant: str = "quick", out: Path = Path("results"), only: str | No
         summary.add_column(col, justify="right", no_wrap=True)
 
     tables, failures = [], []
-    for name in names:
+    demo_start = time.perf_counter()
+    for k, name in enumerate(names, 1):
         exp = get_experiment(name)
-        console.print(f"[bold]▶ {name}[/bold] — {exp.title}")
+        elapsed = time.perf_counter() - demo_start
+        console.print(f"[bold]▶ experiment {k} of {len(names)}: {name}[/bold] — {exp.title} "
+                      f"[dim]({elapsed / 60:.1f} min so far)[/dim]")
         start = time.perf_counter()
         try:
             res = run_experiment(exp, variant, store=store, device=device, progress=True)
             fig = exp.plot(res.settings, res.results, exp.theory(res.settings))
-            save_figure(fig, out / "figures", f"{name}_{variant}")
+            save_figure(fig, out / "figures", figure_stem(exp, res.settings, variant))
         except Exception as exc:  # keep going: one broken figure must not hide the others
             failures.append(name)
             console.print(f"[red]✗ {name} failed: {exc}[/red]")

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from report_browser import check_page, chromium_binary
 
+import iclab.errors
 from iclab.engine import LocalExecutor, Store, run_experiment
 from iclab.engine.executors import UnitJob
 from iclab.engine.runner import code_version, load_results
@@ -90,7 +91,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     units of an experiment that this code version no longer registers."""
     db = Store(tmp_path_factory.mktemp("store") / "iclab.sqlite")
     run_experiment("toyreport.line", "quick", store=db)
-    with pytest.raises(KeyboardInterrupt):
+    # An interrupted run: KeyboardInterrupt, reported as RunInterrupted where that exists.
+    stopped = (KeyboardInterrupt, getattr(iclab.errors, "RunInterrupted", KeyboardInterrupt))
+    with pytest.raises(stopped):
         run_experiment("toyreport.line", "full", store=db, executor=_StopAfter(2))
     run_experiment("toyreport.bare", "quick", store=db)
     db.register_settings("ghost.gone", "quick", "1", "f" * 64, {"seed": 0})
@@ -119,8 +122,11 @@ def test_summary_lists_every_stored_sweep(report: tuple[Path, _Page]) -> None:
     assert rows["toyreport.line", "quick"][8] == code_version()
     assert rows["toyreport.line", "full"][6].startswith("interrupted")
     assert all(r[4].endswith(" s") and r[5].endswith(" s") for r in summary[1:])
-    # Every summary link points to a block of the page.
-    assert {link.lstrip("#") for link in page.links} <= page.ids
+    # Every in-page link points to a block of the page; every other link to a figure file.
+    inner = {link[1:] for link in page.links if link.startswith("#")}
+    assert inner <= page.ids
+    files = [link for link in page.links if not link.startswith("#")]
+    assert files and all(link.startswith("figures/") for link in files)
 
 
 def test_parameters_time_and_code_version_per_sweep(report: tuple[Path, _Page]) -> None:
