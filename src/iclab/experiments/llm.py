@@ -16,6 +16,7 @@ noise, p, k, seed, accuracy, mean_margin, n_queries, n_corrupted.
 from __future__ import annotations
 
 import functools
+import math
 import re
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -23,6 +24,7 @@ from typing import Any, ClassVar, Literal
 import pandas as pd
 import pydantic
 
+from iclab.claims import Claim, ClaimData, Evidence, all_of, compare_interval, transform_column
 from iclab.devices import resolve_device
 from iclab.errors import ParameterError
 from iclab.experiments.base import Experiment, ExperimentSettings, RunContext
@@ -131,6 +133,42 @@ def validate_settings(s: NoiseSensitivitySettings) -> None:
                             probe_text=task.texts[0])
 
 
+def _accuracy_drops(cell: pd.DataFrame) -> pd.DataFrame:
+    """Per seed (rows) and model size (columns, ``n_params``): accuracy at ``p = 0`` minus
+    accuracy at the largest ``p`` of the cell (models of equal size are averaged)."""
+    p_hi = float(cell["p"].max())
+    wide = cell.pivot_table(index="seed", columns=["n_params", "p"], values="accuracy")
+    clean = wide.xs(0.0, axis=1, level="p")
+    noisy = wide.xs(p_hi, axis=1, level="p")
+    return clean - noisy
+
+
+def sensitivity_grows_with_size(data: ClaimData) -> Evidence:
+    """Within each (noise kind, k, base/chat kind), per seed, the clean-to-noisy accuracy drop
+    of each model size minus that of the next smaller size is > 0 (95 % t-interval over
+    seeds; ``all_of`` over panels and size pairs). Inconclusive without rows, without a clean
+    ``p = 0`` and a noisy level, or with fewer than 2 model sizes."""
+    frame = data.results
+    if frame is None or frame.empty:
+        return Evidence("inconclusive", math.nan, math.nan, 0.0, "no result rows")
+    evidence = []
+    for (noise, k, kind), cell in frame.groupby(["noise", "k", "kind"]):
+        ps = sorted(cell["p"].unique())
+        if len(ps) < 2 or ps[0] != 0.0 or cell["n_params"].nunique() < 2:
+            continue
+        drops = _accuracy_drops(cell)
+        sizes = sorted(drops.columns)
+        for lo, hi in zip(sizes, sizes[1:], strict=False):
+            evidence.append(compare_interval(
+                (drops[hi] - drops[lo]).dropna(), 0.0, ">",
+                f"{noise}, k={k}, {kind}: drop p=0->{ps[-1]:g} of {hi:.3g} params minus "
+                f"{lo:.3g} params"))
+    if not evidence:
+        return Evidence("inconclusive", math.nan, math.nan, 0.0,
+                        "fewer than 2 model sizes (or no p = 0 and noisy level) in any panel")
+    return all_of(evidence, "larger models lose more accuracy to noisy demonstrations")
+
+
 @register
 class NoiseSensitivity(Experiment):
     """Accuracy of label-word ICL vs demonstration noise, for several local LLMs."""
@@ -147,9 +185,22 @@ class NoiseSensitivity(Experiment):
     version = "1"
     needs_gpu_for_full = True
     in_demo = False
+    claims = (
+        Claim("larger_models_more_sensitive",
+              "Larger language models are more sensitive to noisy demonstrations: the drop in "
+              "in-context accuracy from clean (p = 0) to the noisiest prompts grows with model "
+              "size.",
+              "Shi et al. 2024, LLM experiments (and Wei et al. 2023)",
+              sensitivity_grows_with_size,
+              transform_column("accuracy", lambda f: 0.9 - f["p"] * 1e3 / f["n_params"])),
+    )
 
     def points(self, settings: ExperimentSettings) -> list[dict[str, Any]]:
+        """The (model, noise, k, p) grid; empty when no checkpoint is given (nothing to run,
+        and ``iclab check`` then reports the claim as inconclusive)."""
         s = _as_settings(settings)
+        if not s.models:
+            return []
         validate_settings(s)
         return [{"model": m.path, "noise": noise, "k": int(k), "p": float(p)}
                 for m in s.models for noise in s.noise for k in s.k for p in s.p]

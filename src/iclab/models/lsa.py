@@ -238,13 +238,19 @@ class LowRankLSAEnsemble:
 def noisy_prompt_risks(
     ensemble: LowRankLSAEnsemble, params: Params, task: SpectralRegressionTask,
     w: torch.Tensor, sigma2s: list[float], generator: torch.Generator, n_test: int,
-    input_std: float = 0.0, chunk: int = 20000,
+    input_std: float = 0.0, chunk: int = 20000, antithetic: bool = False,
 ) -> torch.Tensor:
     """Monte Carlo risk ``[len(sigma2s), M]`` on test prompts of length ``task.n`` for task ``w``.
 
     Context labels get ``N(0, σ²)`` noise (``ρ = M`` = ``task.n``), inputs optionally
     ``N(0, input_std²)`` noise; the target is the clean ``w^T x_q``. Common random numbers:
     every model and every ``σ²`` see the same prompts and the same standard-normal noise.
+
+    ``antithetic=True`` scores each of the ``n_test`` prompts twice, with label noise ``+σz``
+    and ``−σz``, so the cross term between the noise-free error and the label noise (zero in
+    expectation, linear in σ) cancels exactly: the estimate is then exactly
+    linear in ``σ²`` (with ``input_std = 0``), and its slope carries only the Monte Carlo error
+    of the noise term itself.
     """
     from iclab.tasks.corruptions import add_input_noise, add_label_noise
 
@@ -259,8 +265,13 @@ def noisy_prompt_risks(
         state = generator.get_state()
         for k, s2 in enumerate(sigma2s):
             generator.set_state(state)
-            prompts = add_input_noise(add_label_noise(base, s2, generator), input_std, generator)
-            err = ensemble.predict(params, split_ensemble(prompts, 1)) - prompts.y_q
-            total[k] += err.double().pow(2).sum(dim=1)
+            noisy = add_label_noise(base, s2, generator)
+            versions = [noisy]
+            if antithetic:
+                versions.append(dataclasses.replace(noisy, y=2 * base.y - noisy.y))
+            for labelled in versions:
+                prompts = add_input_noise(labelled, input_std, generator)
+                err = ensemble.predict(params, split_ensemble(prompts, 1)) - prompts.y_q
+                total[k] += err.double().pow(2).sum(dim=1) / len(versions)
         done += b
     return total / n_test
