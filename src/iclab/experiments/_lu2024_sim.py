@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 
 from iclab.baselines.bayes import dmmse_predict
-from iclab.fit.closed_form import fit_gamma
+from iclab.fit.closed_form import fit_gamma, fit_gamma_batched
 from iclab.models.reduced import sample_features
 from iclab.tasks.regression import InContextRegression, balanced_context_count, sample_prompts
 from iclab.theory import asymptotic
@@ -64,6 +64,16 @@ def fit_trial(
     solver: str = "auto",
 ) -> Trial:
     """Draw one pretraining set and fit Γ* (float64, on the generator's device)."""
+    task, pool, (x, h, y), n = _draw(d, alpha, kappa, tau, rho, generator, task_norm,
+                                     balanced)
+    fit = fit_gamma(x, h, y, lam, method=solver)
+    return Trial(task, pool, fit.gamma, n, fit.method, fit.iterations)
+
+
+def _draw(d: int, alpha: float, kappa: float, tau: float, rho: float,
+          generator: torch.Generator, task_norm: str, balanced: bool
+          ) -> tuple[InContextRegression, torch.Tensor | None, tuple[torch.Tensor, ...], int]:
+    """One trial's task family, pool and pretraining sample ``(x, h, y)`` (as fit_trial)."""
     ell, k, n = sizes(d, alpha, kappa, tau, balanced)
     task = InContextRegression(d=d, context_len=ell, rho=rho, k=k, task_norm=task_norm,
                                balanced=balanced)  # type: ignore[arg-type]
@@ -72,9 +82,24 @@ def fit_trial(
     chunk = max(1, _SAMPLE_CHUNK // (2 * d + 2))
     parts = [sample_features(tasks[s:s + chunk], ell, rho, generator)
              for s in range(0, n, chunk)]
-    x, h, y = (torch.cat(p) for p in zip(*parts, strict=True))
-    fit = fit_gamma(x, h, y, lam, method=solver)
-    return Trial(task, pool, fit.gamma, n, fit.method, fit.iterations)
+    return task, pool, tuple(torch.cat(p) for p in zip(*parts, strict=True)), n
+
+
+def fit_trials(
+    d: int, alpha: float, kappa: float, tau: float, rho: float, lam: float,
+    generators: Sequence[torch.Generator], task_norm: str = "sphere", balanced: bool = True,
+    solver: str = "auto",
+) -> list[Trial]:
+    """The trials of one grid point, one per generator, with their Γ* fits solved together
+    (:func:`iclab.fit.closed_form.fit_gamma_batched`: one batched PCG / dense / dual solve).
+
+    Each trial draws exactly what :func:`fit_trial` draws with the same generator, so the
+    result equals ``[fit_trial(..., g) for g in generators]`` up to the solver tolerance."""
+    draws = [_draw(d, alpha, kappa, tau, rho, g, task_norm, balanced) for g in generators]
+    x, h, y = (torch.stack([dr[2][i] for dr in draws]) for i in range(3))
+    fit = fit_gamma_batched(x, h, y, lam, method=solver)
+    return [Trial(task, pool, fit.gamma[i], n, fit.method, fit.iterations)
+            for i, (task, pool, _, n) in enumerate(draws)]
 
 
 def exact_errors(trial: Trial) -> dict[str, float]:

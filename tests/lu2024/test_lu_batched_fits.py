@@ -1,0 +1,131 @@
+"""Batched Γ* fits (the trials of one point solved together), the accuracy-derived PCG
+tolerance and the λ-aware solver choice."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from iclab.experiments import _lu2024_sim as sim
+from iclab.fit.closed_form import (
+    DEFAULT_TOL,
+    choose_method,
+    fit_gamma_batched,
+    pcg_rate,
+    ridge_scale,
+    solve_pcg,
+    solve_primal,
+)
+from iclab.models.reduced import sample_features
+from iclab.tasks.regression import InContextRegression
+from iclab.theory.finite_d import exact_error, isotropic_moments, pool_moments
+
+
+def _batch(d: int, n: int, batch: int, kappa: float = 0.5, alpha: float = 2.0):
+    """``batch`` independent pretraining samples of the Lu et al. pipeline, stacked."""
+    xs, hs, ys = [], [], []
+    for b in range(batch):
+        g = torch.Generator().manual_seed(100 + b)
+        task = InContextRegression(d=d, context_len=round(alpha * d), rho=0.05,
+                                   k=max(1, round(kappa * d)))
+        x, h, y = sample_features(task.pretraining_tasks(n, task.draw_pool(g), g),
+                                  task.context_len, task.rho, g)
+        xs.append(x)
+        hs.append(h)
+        ys.append(y)
+    return torch.stack(xs), torch.stack(hs), torch.stack(ys)
+
+
+@pytest.mark.parametrize("method", ["primal", "dual", "pcg", "auto"])
+@pytest.mark.parametrize("n, lam", [(40, 1e-3), (400, 1e-6), (400, 0.3)])
+def test_lu_batched_fit_equals_single_primal(method: str, n: int, lam: float) -> None:
+    """Every batched solver gives, per problem, the single-problem Cholesky solution
+    (an independent route: doubly symmetric Gram) to 1e-7 relative (PCG at tol 1e-12)."""
+    d, batch = 5, 3
+    x, h, y = _batch(d, n, batch)
+    fit = fit_gamma_batched(x, h, y, lam, method=method, tol=1e-12, max_iter=5000)
+    assert fit.gamma.shape == (batch, d, d + 1)
+    for b in range(batch):
+        ref = solve_primal(x[b], h[b], y[b], ridge_scale(n, d, lam))
+        rel = float((fit.gamma[b] - ref).norm() / ref.norm())
+        assert rel < 1e-7, (method, b, rel)
+
+
+def test_lu_batched_primal_large_p_path() -> None:
+    """Above the dense-Gram size the batched primal solves one problem at a time; same
+    answer as the batched PCG to 1e-7."""
+    d, n, batch = 25, 3000, 2  # p = 650 > DENSE_MAX_P
+    x, h, y = _batch(d, n, batch)
+    primal = fit_gamma_batched(x, h, y, 1e-4, method="primal").gamma
+    pcg = fit_gamma_batched(x, h, y, 1e-4, method="pcg", tol=1e-12, max_iter=5000).gamma
+    assert float((primal - pcg).norm() / primal.norm()) < 1e-7
+
+
+def test_lu_batched_pcg_fallback_warns() -> None:
+    """A batched PCG stopped after 2 steps re-solves those problems by Cholesky (warning)."""
+    x, h, y = _batch(4, 200, 2)
+    with pytest.warns(RuntimeWarning, match="PCG"):
+        fit = fit_gamma_batched(x, h, y, 1e-4, method="pcg", max_iter=2)
+    ref = fit_gamma_batched(x, h, y, 1e-4, method="primal").gamma
+    torch.testing.assert_close(fit.gamma, ref)
+
+
+def test_lu_fit_trials_equals_fit_trial() -> None:
+    """``fit_trials`` draws what ``fit_trial`` draws with the same generators and its batched
+    fit agrees with the per-trial fits (both PCG at the default tolerance) to 1e-7."""
+    args = (12, 10.0, 1.0, 10.0, 0.01, 1e-6)
+    batch = sim.fit_trials(*args, [torch.Generator().manual_seed(s) for s in (3, 4, 5)])
+    for s, got in zip((3, 4, 5), batch, strict=True):
+        ref = sim.fit_trial(*args, torch.Generator().manual_seed(s))
+        assert got.n == ref.n and got.task == ref.task
+        torch.testing.assert_close(got.pool, ref.pool, rtol=0, atol=0)
+        assert float((got.gamma - ref.gamma).norm() / ref.gamma.norm()) < 1e-7
+        e_got, e_ref = sim.exact_errors(got), sim.exact_errors(ref)
+        assert abs(e_got["e_icl"] / e_ref["e_icl"] - 1) < 1e-8
+
+
+@pytest.mark.parametrize("d, tau, kappa", [(24, 10.0, 1.0), (24, 10.0, 0.2), (16, 2.0, 1.0)])
+def test_lu_default_tolerance_is_enough_for_the_error(d: int, tau: float, kappa: float
+                                                       ) -> None:
+    """The exact errors e^ICL, e^IDG of Γ solved to DEFAULT_TOL differ from those of a 100×
+    tighter solve by less than 1e-8 relative (Fig. 4-like settings, λ = 1e-6)."""
+    g = torch.Generator().manual_seed(7)
+    ell, k, n = sim.sizes(d, 10.0, kappa, tau, True)
+    task = InContextRegression(d=d, context_len=ell, rho=0.01, k=k)
+    pool = task.draw_pool(g)
+    x, h, y = sample_features(task.pretraining_tasks(n, pool, g), ell, 0.01, g)
+    lam_s = ridge_scale(n, d, 1e-6)
+    moments = (isotropic_moments(d, ell, 0.01), pool_moments(pool, ell, 0.01))
+    loose, _, res = solve_pcg(x, h, y, lam_s, tol=DEFAULT_TOL, max_iter=2000)
+    tight, _, res_t = solve_pcg(x, h, y, lam_s, tol=DEFAULT_TOL / 100, max_iter=2000)
+    assert res <= DEFAULT_TOL and res_t <= DEFAULT_TOL / 100
+    for m in moments:
+        e_loose, e_tight = float(exact_error(loose, m)), float(exact_error(tight, m))
+        assert abs(e_loose / e_tight - 1) < 1e-8, (e_loose, e_tight)
+
+
+def test_lu_choose_method_accounts_for_ridge() -> None:
+    """Near n = p a ridge bounds the PCG condition number: at d = 100, n = 10⁴ the ridgeless
+    fit is direct (dual) and λ = 0.1 or 1 takes PCG; far from the peak nothing changes."""
+    assert choose_method(n=10_000, d=100) == "dual"
+    assert choose_method(n=10_000, d=100, lam=1.0) == "pcg"
+    assert choose_method(n=10_000, d=100, lam=0.1) == "pcg"
+    assert choose_method(n=5_000, d=100, lam=1e-6) == "dual"
+    assert choose_method(n=40_960, d=64, lam=1e-6) == "pcg"
+    assert pcg_rate(10_000, 100) == math.inf or pcg_rate(10_000, 100) >= 0.9
+
+
+@pytest.mark.parametrize("n, lam", [(156, 1.0), (156, 0.1), (1500, 1e-6)])
+def test_lu_pcg_rate_bounds_measured_iterations(n: int, lam: float) -> None:
+    """The predicted contraction (with its 1.2 margin) bounds the measured CG iterations:
+    iterations to 1e-9 <= log(1e-9)/log(rate) + 5 (d = 12, p = 156: n = p with a ridge,
+    and n ≈ 10 p ridgeless)."""
+    d = 12
+    x, h, y = _batch(d, n, 1, kappa=1.0, alpha=4.0)
+    _, iters, res = solve_pcg(x[0], h[0], y[0], ridge_scale(n, d, lam), tol=1e-9,
+                              max_iter=5000)
+    rate = pcg_rate(n, d, lam)
+    assert res <= 1e-9
+    assert rate < 1 and iters <= math.log(1e-9) / math.log(rate) + 5, (iters, rate)
