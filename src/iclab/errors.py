@@ -40,3 +40,23 @@ class UnknownExperimentError(ICLabError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
+
+
+class StoreError(ICLabError):
+    """The result store cannot be opened, read or written (corrupt file, permissions, disk)."""
+
+
+class PlanTooLargeError(ICLabError):
+    """A sweep whose plan exceeds a size guard (units, or memory per unit)."""
+
+
+class RunInterrupted(ICLabError):
+    """A run stopped by Ctrl-C; every finished unit is stored and a rerun resumes."""
+
+    def __init__(self, stored: int, total: int, store: str) -> None:
+        self.stored, self.total, self.store = stored, total, store
+        super().__init__(f"interrupted: {stored} of {total} units are stored in {store}; "
+                         "rerun the same command to resume")
+
+    def __reduce__(self) -> tuple[type, tuple[int, int, str]]:
+        return (type(self), (self.stored, self.total, self.store))

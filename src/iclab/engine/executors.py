@@ -2,14 +2,20 @@
 
 Every executor calls the same top-level function, :func:`execute_unit`, which rebuilds the
 experiment from the registry by name — so a unit gives the same rows whichever executor ran
-it (the seed is part of the unit, not of the process).
+it (the seed is part of the unit, not of the process). :func:`execute_unit` also pins torch's
+intra-op thread count to :func:`unit_threads` (1 unless ``ICLAB_UNIT_THREADS`` says
+otherwise) while the unit runs: CPU reductions split their sums by thread, so the same unit
+with another thread count can differ in the last bits. With the count pinned, the local
+executor, the process pool and Ray give bit-identical rows.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import multiprocessing as mp
 import os
+import signal
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -53,13 +59,49 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+UNIT_THREADS_ENV = "ICLAB_UNIT_THREADS"
+
+
+def unit_threads() -> int:
+    """Torch intra-op threads of every unit: ``$ICLAB_UNIT_THREADS`` or 1.
+
+    The same number in every executor and process makes a unit's arithmetic, and so its
+    rows, identical wherever it runs; parallelism comes from running units side by side
+    (``--workers``). A larger value speeds a lone large unit but keeps the agreement only
+    between runs with the same value.
+    """
+    raw = os.environ.get(UNIT_THREADS_ENV, "").strip()
+    if not raw:
+        return 1
+    from iclab.validation import check_int
+
+    try:
+        value: Any = int(raw)
+    except ValueError:
+        value = raw
+    return check_int(UNIT_THREADS_ENV, value, minimum=1)
+
+
+@contextlib.contextmanager
+def pinned_threads(threads: int) -> Iterator[None]:
+    """Run the block with ``threads`` torch intra-op threads; restore the count after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def execute_unit(job: UnitJob) -> tuple[list[dict[str, Any]], float]:
-    """Compute one unit: returns (rows, seconds). Runs in any process."""
+    """Compute one unit: returns (rows, seconds). Runs in any process, with torch's intra-op
+    threads pinned to :func:`unit_threads` so the arithmetic is the same everywhere."""
     exp = get_experiment(job.experiment)
     settings = exp.Settings(**job.settings)
     ctx = RunContext(seed=job.unit.seed, device=resolve_device(job.device))
     start = time.perf_counter()
-    rows = exp.run_point(settings, dict(job.unit.point), job.unit.trial, ctx)
+    with pinned_threads(unit_threads()):
+        rows = exp.run_point(settings, dict(job.unit.point), job.unit.trial, ctx)
     seconds = time.perf_counter() - start
     clean = [{k: _jsonable(v) for k, v in row.items()} for row in rows]
     return clean, seconds
@@ -85,11 +127,13 @@ class LocalExecutor:
 
 
 def _init_worker(threads: int) -> None:
+    """Pool worker set-up: Ctrl-C is the driver's to handle (no worker tracebacks)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
 
 
 class ProcessPoolExecutor:
-    """A pool of ``workers`` spawned processes, each with ``cores // workers`` torch threads."""
+    """A pool of ``workers`` spawned processes; each unit runs with :func:`unit_threads`."""
 
     name = "process"
 
@@ -97,19 +141,27 @@ class ProcessPoolExecutor:
         self.workers = max(1, int(workers))
 
     def map(self, jobs: Sequence[UnitJob]) -> Iterator[tuple[UnitJob, list[dict], float]]:
-        threads = max(1, (os.cpu_count() or 1) // self.workers)
+        if not jobs:
+            return
         ctx = mp.get_context("spawn")
-        with cf.ProcessPoolExecutor(
-            self.workers, mp_context=ctx, initializer=_init_worker, initargs=(threads,)
-        ) as pool:
+        pool = cf.ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
+                                      initargs=(unit_threads(),))
+        finished = False
+        try:
             futures = {pool.submit(execute_unit, job): job for job in jobs}
-            try:
-                for fut in cf.as_completed(futures):
-                    rows, seconds = fut.result()
-                    yield futures[fut], rows, seconds
-            finally:
-                for fut in futures:
-                    fut.cancel()
+            for fut in cf.as_completed(futures):
+                rows, seconds = fut.result()
+                yield futures[fut], rows, seconds
+            finished = True
+        finally:
+            if finished:
+                pool.shutdown(wait=True)
+            else:  # interrupted or failed: stop the workers instead of waiting for their units
+                processes = list(getattr(pool, "_processes", {}).values())
+                pool.shutdown(wait=False, cancel_futures=True)
+                for proc in processes:
+                    with contextlib.suppress(Exception):
+                        proc.terminate()
 
 
 def make_executor(name: str, workers: int = 1, address: str | None = None,

@@ -11,17 +11,52 @@ Only the driver process writes; executors return rows to it.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
+from iclab.errors import StoreError
 from iclab.seeding import canonical_json
+from iclab.validation import check_writable_file
+
+F = TypeVar("F", bound=Callable[..., Any])
+_QUICK_CHECK_BYTES = 256 * 2**20
+
+
+def _hint(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    low = text.lower()
+    if "not a database" in low or "malformed" in low:
+        return f"{text} (not an intact iclab store: give another --store or move the file away)"
+    if "readonly" in low or "read-only" in low or "permission" in low:
+        return f"{text} (the store or its folder is not writable: give another --store)"
+    if "disk is full" in low or "no space" in low:
+        return f"{text} (free some disk space, then rerun: stored units are kept)"
+    if "locked" in low:
+        return f"{text} (another process holds the store; retry when it has finished)"
+    return text
+
+
+def _store_errors(method: F) -> F:
+    """Turn SQLite and OS errors of a store method into a one-line :class:`StoreError`."""
+
+    @functools.wraps(method)
+    def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except (sqlite3.Error, pd.errors.DatabaseError, OSError) as exc:
+            if self._conn is not None and isinstance(exc, sqlite3.DatabaseError):
+                self.close()
+            raise StoreError(f"store {self.path}: {_hint(exc)}") from None
+
+    return wrapper  # type: ignore[return-value]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS settings (
@@ -86,13 +121,54 @@ class Store:
     @property
     def conn(self) -> sqlite3.Connection:
         if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+            self._conn = self._connect()
+        return self._conn
+
+    @_store_errors
+    def _connect(self) -> sqlite3.Connection:
+        if self.path.exists() and self.path.is_dir():
+            raise StoreError(f"store {self.path}: is a folder; give a file path to --store")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(SCHEMA)
-            self._conn = conn
-        return self._conn
+            conn.execute("SELECT count(*) FROM settings").fetchone()  # reads the file header
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def check_writable(self) -> None:
+        """Raise a one-line error unless the store can be created or written; writes nothing.
+
+        An existing file must also be an intact SQLite database (its header and schema are
+        read, nothing is changed).
+        """
+        check_writable_file("store", self.path)
+        self.check_readable()
+
+    def check_readable(self) -> None:
+        """Raise a one-line error if the store exists but is not an intact database (or is a
+        folder); a missing store is not an error here. Writes nothing."""
+        if self.path.is_dir():
+            raise StoreError(f"store {self.path}: is a folder; give a file path to --store")
+        if self.path.exists() and self.path.stat().st_size > 0:
+            self._check_intact()
+
+    @_store_errors
+    def _check_intact(self) -> None:
+        uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, timeout=60.0)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            if self.path.stat().st_size <= _QUICK_CHECK_BYTES:  # O(size): only small stores
+                (verdict,) = conn.execute("PRAGMA quick_check(1)").fetchone()
+                if verdict != "ok":
+                    raise sqlite3.DatabaseError(f"database disk image is malformed ({verdict})")
+        finally:
+            conn.close()
 
     def close(self) -> None:
         if self._conn is not None:
@@ -110,6 +186,7 @@ class Store:
         return self.path.exists()
 
     # ---- writes -------------------------------------------------------------------------
+    @_store_errors
     def register_settings(
         self, experiment: str, variant: str | None, version: str, settings_hash: str,
         settings: dict[str, Any],
@@ -119,6 +196,7 @@ class Store:
             (settings_hash, experiment, variant, version, canonical_json(settings)),
         )
 
+    @_store_errors
     def put(self, record: UnitRecord) -> bool:
         """Store one unit atomically; returns False if the key was already present."""
         cur = self.conn.execute(
@@ -131,6 +209,7 @@ class Store:
         )
         return cur.rowcount == 1
 
+    @_store_errors
     def start_run(
         self, experiment: str, variant: str | None, settings_hash: str, n_units: int,
         executor: str, device: str, code_version: str,
@@ -143,6 +222,7 @@ class Store:
         )
         return int(cur.lastrowid)
 
+    @_store_errors
     def finish_run(self, run_id: int, n_computed: int, seconds: float, status: str) -> None:
         self.conn.execute(
             "UPDATE runs SET finished=?, n_computed=?, seconds=?, status=? WHERE id=?",
@@ -150,6 +230,7 @@ class Store:
         )
 
     # ---- reads --------------------------------------------------------------------------
+    @_store_errors
     def existing_keys(self, keys: Sequence[str]) -> set[str]:
         """The subset of ``keys`` already stored."""
         if not self.exists():
@@ -164,6 +245,7 @@ class Store:
             )
         return found
 
+    @_store_errors
     def units(self, experiment: str, settings_hash: str | None = None) -> list[UnitRecord]:
         """Stored units of ``experiment`` (optionally of one settings hash), in insertion order."""
         if not self.exists():
@@ -179,6 +261,7 @@ class Store:
             for k, e, h, p, t, r, s, dev in self.conn.execute(sql + " ORDER BY rowid", args)
         ]
 
+    @_store_errors
     def settings_of(self, experiment: str) -> pd.DataFrame:
         """The settings registered for ``experiment`` (one row per settings hash)."""
         if not self.exists():
@@ -188,6 +271,7 @@ class Store:
             " WHERE experiment=?", self.conn, params=(experiment,),
         )
 
+    @_store_errors
     def runs(self, experiment: str | None = None) -> pd.DataFrame:
         """The run log (one row per ``iclab run``), newest last."""
         if not self.exists():
@@ -197,6 +281,7 @@ class Store:
             sql, args = sql + " WHERE experiment=?", (experiment,)
         return pd.read_sql_query(sql + " ORDER BY id", self.conn, params=args)
 
+    @_store_errors
     def experiments(self) -> list[str]:
         """Names of experiments with at least one stored unit."""
         if not self.exists():

@@ -1,14 +1,19 @@
-"""Load a causal language model and its tokenizer from local files only (no downloads).
+"""Load a causal language model and its tokenizer from a local folder only (no network).
 
 ``load_model("~/models/Llama-3.2-1B", device="cuda", dtype="bfloat16")`` returns a
-:class:`LoadedModel`. The model is resolved as:
+:class:`LoadedModel`. The model must be an existing local directory (a ``save_pretrained``
+folder: ``config.json`` + weights + tokenizer files). Anything else — a path that does not
+exist, or a hub-style name such as ``org/name`` — is refused with a one-line
+:class:`~iclab.llm.errors.ModelNotFoundError` that says how to download it yourself.
 
-1. an existing local directory (a ``save_pretrained`` folder: ``config.json`` + weights +
-   tokenizer files) — loaded from there;
-2. otherwise, a string that looks like a path (starts with ``/``, ``.``, ``~``, or has more
-   than one ``/``) → :class:`~iclab.llm.errors.ModelNotFoundError` naming the path;
-3. otherwise a hub name (``org/name``) that must already be in the user's Hugging Face cache;
-   it is loaded with ``local_files_only=True`` and a miss is a ``ModelNotFoundError``.
+Safety, whatever the environment says:
+
+* the Hugging Face offline switches (``HF_HUB_OFFLINE``, ``TRANSFORMERS_OFFLINE``,
+  ``HF_DATASETS_OFFLINE``) are set by iclab before ``transformers`` is imported, and the
+  already-imported ``huggingface_hub`` is told too, so no name ever reaches the network;
+* every ``from_pretrained`` call passes ``local_files_only=True`` and
+  ``trust_remote_code=False``: a checkpoint whose ``config.json`` carries ``auto_map``
+  custom code is refused, its Python files are never imported or run, and nothing asks.
 
 Dtype rule (validated before anything is loaded): ``float32`` everywhere; ``bfloat16`` on CPU
 and on CUDA devices that support it; ``float16`` only on CUDA — on CPU it is an error
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,12 +45,35 @@ DTYPES: dict[str, torch.dtype] = {
 _DTYPE_ALIASES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 
+OFFLINE_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
+"""Environment switches that keep the Hugging Face libraries off the network."""
+
+SAFE_KWARGS: dict[str, Any] = {"local_files_only": True, "trust_remote_code": False}
+"""Passed to every ``from_pretrained``: local files only, never the checkpoint's own code."""
+
+
+def enforce_offline() -> None:
+    """Switch the Hugging Face libraries to offline mode (environment and, if imported, the
+    module-level constants they read at import time)."""
+    for key in OFFLINE_ENV:
+        os.environ[key] = "1"
+    hub_constants = sys.modules.get("huggingface_hub.constants")
+    if hub_constants is not None and hasattr(hub_constants, "HF_HUB_OFFLINE"):
+        hub_constants.HF_HUB_OFFLINE = True
+
+
+enforce_offline()
+
+
 def import_transformers() -> Any:
-    """``transformers``, or a one-line :class:`MissingDependencyError` naming the extra."""
+    """``transformers`` in offline mode, or a one-line :class:`MissingDependencyError`."""
+    enforce_offline()
     try:
-        return importlib.import_module("transformers")
+        module = importlib.import_module("transformers")
     except ImportError:
         raise MissingDependencyError("transformers", "loading language models", "llm") from None
+    enforce_offline()
+    return module
 
 
 def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
@@ -63,9 +92,13 @@ def _looks_like_path(name: str) -> bool:
 
 
 def resolve_model_source(model: str) -> str:
-    """The local directory or cached hub name to load; raises ``ModelNotFoundError``."""
+    """The local checkpoint directory to load; raises ``ModelNotFoundError`` otherwise.
+
+    A hub-style name (``org/name``) that is not a local folder is refused: iclab never
+    downloads; the message says how to fetch it yourself.
+    """
     if not isinstance(model, str) or not model.strip():
-        raise ParameterError("model", model, "a local checkpoint path or a cached hub name")
+        raise ParameterError("model", model, "a local checkpoint directory")
     path = Path(model).expanduser()
     if path.exists():
         if not path.is_dir():
@@ -75,7 +108,20 @@ def resolve_model_source(model: str) -> str:
         return str(path.resolve())
     if _looks_like_path(model):
         raise ModelNotFoundError(model, "no such directory")
-    return model
+    local = model.rstrip("/").rsplit("/", 1)[-1]
+    raise ModelNotFoundError(
+        model, "not a local folder, and iclab never downloads; fetch it yourself, e.g. "
+        f"`huggingface-cli download {model} --local-dir models/{local}`, then pass "
+        f"models/{local}")
+
+
+def _load_error(model: str, exc: BaseException, what: str) -> ModelNotFoundError:
+    first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if "trust_remote_code" in str(exc) or "custom code" in str(exc):
+        return ModelNotFoundError(model, f"it needs its own Python code ({what}), which iclab "
+                                         "never runs; use a checkpoint of a built-in "
+                                         "transformers architecture")
+    return ModelNotFoundError(model, f"could not load its {what} locally: {first_line}")
 
 
 def load_tokenizer(model: str) -> Any:
@@ -84,11 +130,9 @@ def load_tokenizer(model: str) -> Any:
     source = resolve_model_source(model)
     transformers = import_transformers()
     try:
-        return transformers.AutoTokenizer.from_pretrained(source, local_files_only=True)
-    except (OSError, ValueError) as exc:
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ModelNotFoundError(model, f"could not load its tokenizer locally: {first_line}"
-                                 ) from None
+        return transformers.AutoTokenizer.from_pretrained(source, **SAFE_KWARGS)
+    except (OSError, ValueError, KeyError, ImportError) as exc:
+        raise _load_error(model, exc, "tokenizer") from None
 
 
 def _dtype_kwarg(transformers: Any) -> str:
@@ -119,10 +163,11 @@ class LoadedModel:
 
 def load_model(model: str, device: str | torch.device = "cpu",
                dtype: str = "float32") -> LoadedModel:
-    """Load ``model`` (path or cached name) with ``local_files_only=True`` on ``device``.
+    """Load the checkpoint folder ``model`` (local files only, never its own code) on ``device``.
 
     Raises:
-        ModelNotFoundError: the path does not exist, or the name is not cached locally.
+        ModelNotFoundError: not a local checkpoint folder (a hub-style name is refused), or
+            the checkpoint needs custom code.
         ParameterError: bad ``device`` / ``dtype`` (fp16 on CPU is refused, see module doc).
         MissingDependencyError: ``transformers`` is not installed.
     """
@@ -130,15 +175,12 @@ def load_model(model: str, device: str | torch.device = "cpu",
     torch_dtype = resolve_dtype(dtype, dev)
     source = resolve_model_source(model)
     transformers = import_transformers()
-    kwargs = {"local_files_only": True, _dtype_kwarg(transformers): torch_dtype}
+    kwargs = {**SAFE_KWARGS, _dtype_kwarg(transformers): torch_dtype}
     try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(source, local_files_only=True)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(source, **SAFE_KWARGS)
         lm = transformers.AutoModelForCausalLM.from_pretrained(source, **kwargs)
-    except (OSError, ValueError) as exc:
-        where = "directory" if Path(source).is_dir() else "Hugging Face cache (offline)"
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ModelNotFoundError(model, f"could not load it from the local {where}: "
-                                        f"{first_line}") from None
+    except (OSError, ValueError, KeyError, ImportError) as exc:
+        raise _load_error(model, exc, "model") from None
     lm.to(dev)
     lm.eval()
     lm.requires_grad_(False)
