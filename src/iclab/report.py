@@ -169,7 +169,7 @@ def _sweep_block(store: Store, sweep: Sweep, exp: Any, settings_json: str, runs:
                + ", ".join(f"<code>{_esc(k)} = {_esc(json.dumps(v))}</code>"
                            for k, v in diff.items()) + "</p>") if diff else \
         "<p class='meta'>the variant's own settings</p>"
-    parts = [f"<div class='sweep' id='{sweep.anchor}'>",
+    parts = [f"<div class='sweep' id='{_esc(sweep.anchor)}'>",
              f"<h3>{_esc(sweep.variant)}{_esc(_diff_text(diff, ' — '))} <span class='meta'>"
              f"settings {_esc(sweep.settings_hash[:12])}</span></h3>", differs]
     figure_html, deviation_html = "<p class='meta'>no rows to plot</p>", ""
@@ -265,7 +265,7 @@ def _d_scaling(sweeps: list[Sweep]) -> str:
     ds = sorted(by_d)
     devs = [by_d[d].worst_rel_dev for d in ds]
     rows = "".join(
-        f"<tr><td>{d}</td><td><a href='#{by_d[d].anchor}'>{_esc(by_d[d].variant)}"
+        f"<tr><td>{d}</td><td><a href='#{_esc(by_d[d].anchor)}'>{_esc(by_d[d].variant)}"
         f"{_esc(_diff_text(by_d[d].differs, ' — '))}</a></td><td>{dev:.3g}</td>"
         f"<td>{1 / math.sqrt(d):.3g}</td></tr>" for d, dev in zip(ds, devs, strict=True))
     fit = ""
@@ -284,7 +284,7 @@ def _d_scaling(sweeps: list[Sweep]) -> str:
 
 def _experiment_section(store: Store, name: str, out: Path) -> tuple[str, list[Sweep]]:
     base = re.sub(r"[^A-Za-z0-9_-]", "-", name)
-    head = f"<h2 id='{base}'>{_esc(name)}</h2>"
+    head = f"<h2 id='{_esc(base)}'>{_esc(name)}</h2>"
     runs = store.runs(name)
     units = store.units(name)
     by_hash: dict[str, list[Any]] = {}
@@ -333,7 +333,7 @@ def _experiment_section(store: Store, name: str, out: Path) -> tuple[str, list[S
         elif h not in settings_rows.index:
             sweep.problem = "settings not recorded in the store"
         if sweep.problem:
-            blocks.append(f"<div class='sweep' id='{sweep.anchor}'><h3>{_esc(variant)}</h3>"
+            blocks.append(f"<div class='sweep' id='{_esc(sweep.anchor)}'><h3>{_esc(variant)}</h3>"
                           f"<p class='warn'>{_esc(sweep.problem)}; {sweep.stored} units "
                           "stored</p></div>")
         else:
@@ -343,8 +343,9 @@ def _experiment_section(store: Store, name: str, out: Path) -> tuple[str, list[S
                                            sweep_runs, stem, out))
             except Exception as exc:  # e.g. stored settings no longer valid for this code
                 sweep.problem = f"{type(exc).__name__}: {exc}".splitlines()[0]
-                blocks.append(f"<div class='sweep' id='{sweep.anchor}'><h3>{_esc(variant)}</h3>"
-                              f"<p class='error'>{_esc(sweep.problem)}</p></div>")
+                blocks.append(f"<div class='sweep' id='{_esc(sweep.anchor)}'>"
+                              f"<h3>{_esc(variant)}</h3><p class='error'>"
+                              f"{_esc(sweep.problem)}</p></div>")
         sweeps.append(sweep)
     blocks.insert(scaling_at, _d_scaling(sweeps))
     return "\n".join(blocks), sweeps
@@ -361,7 +362,7 @@ def _summary(sweeps: list[Sweep]) -> str:
         dev = "—" if s.worst_rel_dev is None else f"{s.worst_rel_dev:.3g}"
         planned = "?" if s.planned is None else s.planned
         rows.append(
-            f"<tr><td><a href='#{s.anchor}'>{_esc(s.name)}</a></td><td>{_esc(s.variant)}"
+            f"<tr><td><a href='#{_esc(s.anchor)}'>{_esc(s.name)}</a></td><td>{_esc(s.variant)}"
             f"{'<div class=meta>' + _esc(_diff_text(s.differs)) + '</div>' if s.differs else ''}"
             "</td>"
             f"<td class='{cls}'>{s.stored} / {planned}</td><td>{s.rows}</td>"
@@ -418,7 +419,7 @@ def _contents(names: list[str], sweeps: list[Sweep]) -> str:
             verdicts = [c.verdict for s in mine for c in s.claims]
             badge = "".join(f" <span class='{v}'>{sum(x == v for x in verdicts)} {v}</span>"
                             for v in ("holds", "fails", "inconclusive") if v in verdicts)
-            rows.append(f"<li><a href='#{anchor}'>{_esc(name)}</a> — {_esc(g.paper_figure)}"
+            rows.append(f"<li><a href='#{_esc(anchor)}'>{_esc(name)}</a> — {_esc(g.paper_figure)}"
                         f"{' · ' + str(len(mine)) + ' sweeps' if len(mine) > 1 else ''}"
                         f"<span class='verdicts'>{badge}</span></li>")
         items.append(f"<li><b>{_esc(heading)}</b><ol>{''.join(rows)}</ol></li>")
