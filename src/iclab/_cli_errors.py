@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import importlib
 import json
 import math
 import os
@@ -22,7 +23,6 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import click
 import typer
 import typer.core
 from rich.console import Console
@@ -32,6 +32,26 @@ from iclab.errors import ICLabError, RunInterrupted
 err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 DEBUG_ENV = "ICLAB_DEBUG"
+
+
+def _classes(name: str) -> tuple[type[BaseException], ...]:
+    """``name`` from click and from the click that typer vendors (their classes differ)."""
+    found: list[type[BaseException]] = []
+    for module in ("click.exceptions", "typer._click.exceptions", "typer.exceptions"):
+        try:
+            cls = getattr(importlib.import_module(module), name, None)
+        except ImportError:
+            continue
+        if isinstance(cls, type) and cls not in found:
+            found.append(cls)
+    return tuple(found)
+
+
+_NO_ARGS = _classes("NoArgsIsHelpError")
+_USAGE = _classes("UsageError")
+_CLICK = _classes("ClickException")
+_ABORT = _classes("Abort")
+_EXIT = (*_classes("Exit"), typer.Exit)
 
 
 def _first_line(text: object) -> str:
@@ -88,7 +108,7 @@ def one_line_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (typer.Exit, click.exceptions.Exit, click.ClickException, click.Abort):
+        except (*_EXIT, *_CLICK, *_ABORT):
             raise
         except (Exception, KeyboardInterrupt) as exc:
             if os.environ.get(DEBUG_ENV) and not isinstance(exc, ICLabError | KeyboardInterrupt):
@@ -109,17 +129,18 @@ class OneLineErrorsGroup(typer.core.TyperGroup):
         try:
             result = super().main(args, prog_name, complete_var, standalone_mode=False,
                                   **extra)
-        except click.exceptions.NoArgsIsHelpError as exc:
-            exc.show()
+        except _NO_ARGS as exc:
+            exc.show()  # type: ignore[attr-defined]
             code = 2
-        except click.UsageError as exc:
-            where = exc.ctx.command_path if exc.ctx is not None else "iclab"
-            print_error(f"{_first_line(exc.format_message())} (see {where} --help)")
+        except _USAGE as exc:
+            ctx = getattr(exc, "ctx", None)
+            where = ctx.command_path if ctx is not None else "iclab"
+            print_error(f"{_first_line(exc.format_message())} (see {where} --help)")  # type: ignore[attr-defined]
             code = 2
-        except click.ClickException as exc:
-            print_error(_first_line(exc.format_message()))
-            code = exc.exit_code or 1
-        except click.Abort:
+        except _CLICK as exc:
+            print_error(_first_line(exc.format_message()))  # type: ignore[attr-defined]
+            code = getattr(exc, "exit_code", 1) or 1
+        except _ABORT:
             print_error("interrupted (rerun the same command to resume: stored units are kept)")
             code = 130
         else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 import typing
 from collections.abc import Iterable
 from pathlib import Path
@@ -265,6 +266,12 @@ def check_writable_dir(name: str, path: str | Path) -> Path:
         raise ParameterError(name, str(path), f"a folder path ({base} is a file)")
     if not os.access(base, os.W_OK | os.X_OK):
         raise ParameterError(name, str(path), f"a writable folder ({base} is not writable)")
+    try:  # os.access trusts permission bits (always true for root): try a file that vanishes
+        with tempfile.TemporaryFile(dir=base):
+            pass
+    except OSError as exc:
+        raise ParameterError(name, str(path), f"a writable folder ({base}: "
+                                              f"{exc.strerror or exc})") from None
     return p
 
 

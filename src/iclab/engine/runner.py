@@ -160,9 +160,17 @@ def run_experiment(
     a rerun resumes).
     """
     plan = prepare_run(experiment, variant, overrides, device, allow_large)
-    exp, settings, dev, units = plan.experiment, plan.settings, plan.device, plan.units
     executor = executor or LocalExecutor()
-    db = store if isinstance(store, Store) else Store(store)
+    if isinstance(store, Store):
+        return _run_plan(plan, variant, store, executor, progress)
+    with Store(store) as db:  # a store opened here is closed here
+        return _run_plan(plan, variant, db, executor, progress)
+
+
+def _run_plan(plan: Plan, variant: str, db: Store, executor: Executor,
+              progress: bool) -> RunResult:
+    """Run a validated plan into ``db`` (see :func:`run_experiment`)."""
+    exp, settings, dev, units = plan.experiment, plan.settings, plan.device, plan.units
     db.check_writable()
     s_hash = settings_hash(exp, settings)
     done = db.existing_keys([u.key for u in units])

@@ -159,7 +159,10 @@ class Store:
 
     @_store_errors
     def _check_intact(self) -> None:
-        uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        # A store not in use (no -wal file) is opened immutable, so checking creates no
+        # -wal/-shm files next to it; one in use is read through its WAL as usual.
+        in_use = Path(f"{self.path}-wal").exists()
+        uri = f"{self.path.resolve().as_uri()}?mode=ro" + ("" if in_use else "&immutable=1")
         conn = sqlite3.connect(uri, uri=True, timeout=60.0)
         try:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
