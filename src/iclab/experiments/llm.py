@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Literal
 import pandas as pd
 import pydantic
 
-from iclab.claims import Claim, ClaimData, Evidence, all_of, compare_interval, transform_column
+from iclab.claims import Claim, ClaimData, Evidence, all_of, compare_interval
 from iclab.devices import resolve_device
 from iclab.errors import ParameterError
 from iclab.experiments.base import Experiment, ExperimentSettings, RunContext
@@ -169,6 +169,16 @@ def sensitivity_grows_with_size(data: ClaimData) -> Evidence:
     return all_of(evidence, "larger models lose more accuracy to noisy demonstrations")
 
 
+def _smaller_models_more_sensitive(data: ClaimData) -> ClaimData:
+    """Counterexample: accuracy ``0.9 − 1000 p / n_params`` (the drop shrinks with size)."""
+    frame = data.results
+    if frame is None or frame.empty:
+        return data
+    frame = frame.copy()
+    frame["accuracy"] = 0.9 - frame["p"] * 1e3 / frame["n_params"]
+    return data.replace(results=frame)
+
+
 @register
 class NoiseSensitivity(Experiment):
     """Accuracy of label-word ICL vs demonstration noise, for several local LLMs."""
@@ -192,7 +202,7 @@ class NoiseSensitivity(Experiment):
               "size.",
               "Shi et al. 2024, LLM experiments (and Wei et al. 2023)",
               sensitivity_grows_with_size,
-              transform_column("accuracy", lambda f: 0.9 - f["p"] * 1e3 / f["n_params"])),
+              _smaller_models_more_sensitive),
     )
 
     def points(self, settings: ExperimentSettings) -> list[dict[str, Any]]:
