@@ -1,6 +1,11 @@
 # iclab — the two set-up commands are `make demo` and `make test`.
 PY ?= python3
 VENV ?= .venv
+# Where pip finds PyTorch. Empty: pip's configured index (here: a CPU wheel). On a stock
+# Linux machine set TORCH_INDEX=https://download.pytorch.org/whl/cpu for the CPU build
+# (about 200 MB instead of a multi-GB CUDA build), or .../whl/cu126 for a CUDA build.
+TORCH_INDEX ?=
+TORCH_INDEX_ARG := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
@@ -9,7 +14,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q torch==2.13.0 $(TORCH_INDEX_ARG)
 	$(BIN)/python -m pip install -q -e ".[dev,llm,ray]"
 	touch $(STAMP)
 

@@ -35,6 +35,7 @@ class PageCheck:
     requested: list[str] = field(default_factory=list)
     images: list[dict[str, Any]] = field(default_factory=list)
     title: str = ""
+    probes: dict[str, Any] = field(default_factory=dict)
 
 
 def chromium_binary() -> str | None:
@@ -118,8 +119,15 @@ def _errors(events: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def check_page(page: Path, screenshot: Path, timeout: float = 60.0) -> PageCheck:
-    """Load ``page`` (a local file) headless; save a PNG screenshot; return the findings."""
+def check_page(page: Path, screenshot: Path, timeout: float = 60.0,
+               probes: dict[str, str] | None = None,
+               shots: dict[Path, str] | None = None) -> PageCheck:
+    """Load ``page`` (a local file) headless; save a PNG screenshot; return the findings.
+
+    ``probes`` maps names to JavaScript expressions evaluated in the loaded page (their JSON
+    values are returned in :attr:`PageCheck.probes`); ``shots`` maps PNG paths to CSS
+    selectors: each is a 1280 × 1000 screenshot starting at that element's top.
+    """
     binary = chromium_binary()
     if binary is None:
         raise RuntimeError("no chromium binary on PATH")
@@ -137,8 +145,20 @@ def check_page(page: Path, screenshot: Path, timeout: float = 60.0) -> PageCheck
                            "complete: i.complete, naturalWidth: i.naturalWidth}))")
             title = tools.call("Runtime.evaluate", expression="document.title",
                                returnByValue=True)
+            found = {name: tools.call("Runtime.evaluate", expression=expr,
+                                      returnByValue=True)["result"].get("value")
+                     for name, expr in (probes or {}).items()}
             shot = tools.call("Page.captureScreenshot", format="png")
             screenshot.write_bytes(base64.b64decode(shot["data"]))
+            for path, selector in (shots or {}).items():
+                top = tools.call("Runtime.evaluate", returnByValue=True, expression=(
+                    f"(() => {{const e = document.querySelector({json.dumps(selector)});"
+                    "return e ? e.getBoundingClientRect().top + window.scrollY : 0;})()"))
+                clip = {"x": 0, "y": max(float(top["result"]["value"]) - 8, 0.0),
+                        "width": 1280, "height": 1000, "scale": 1}
+                picture = tools.call("Page.captureScreenshot", format="png", clip=clip,
+                                     captureBeyondViewport=True)
+                path.write_bytes(base64.b64decode(picture["data"]))
             tools.ws.close()
         finally:
             proc.terminate()
@@ -153,4 +173,5 @@ def check_page(page: Path, screenshot: Path, timeout: float = 60.0) -> PageCheck
                    if e["method"] == "Network.requestWillBeSent"],
         images=images["result"]["value"],
         title=title["result"]["value"],
+        probes=found,
     )

@@ -13,6 +13,7 @@ import pandas as pd
 import pydantic
 import torch
 
+from iclab.claims import Claim, ClaimData, Evidence, compare_interval
 from iclab.experiments import Experiment, ExperimentSettings, RunContext, register
 from iclab.figures import experiment_points, label_axes, subplots, theory_line
 
@@ -31,6 +32,11 @@ class ToyLine(Experiment):
     paper = "report test"
     Settings = LineSettings
     variants = {"quick": {}, "full": {"samples": 400}}
+    claims = (Claim("steeper_is_higher",
+                    "The larger slope gives the larger value at every x (per trial).",
+                    "ours", lambda data: _steeper_is_higher(data),
+                    lambda data: data.replace(results=data.results.assign(
+                        value=-data.results.value)), variants=("quick", "full")),)
 
     def points(self, settings: Any) -> list[dict[str, Any]]:
         return [{"x": x} for x in settings.xs]
@@ -66,6 +72,15 @@ class ToyLine(Experiment):
             {"curve": f"slope={slope}", "metric": "value", "n_points": len(g),
              "max_abs_dev": g["abs"].max(), "max_rel_dev": g["rel"].max()}
             for slope, g in both.groupby("slope")])
+
+
+def _steeper_is_higher(data: ClaimData) -> Evidence:
+    """Per trial: mean over x of value(largest slope) − value(smallest slope), claimed > 0."""
+    res = data.results
+    hi, lo = res.slope.max(), res.slope.min()
+    diff = (res[res.slope == hi].groupby("trial").value.mean()
+            - res[res.slope == lo].groupby("trial").value.mean())
+    return compare_interval(diff.to_numpy(), 0.0, ">", "value(steep) - value(shallow)")
 
 
 class BareSettings(ExperimentSettings):
