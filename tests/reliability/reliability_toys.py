@@ -48,7 +48,7 @@ class ReliabilityToy(Experiment):
         z = torch.randn(settings.samples, generator=g, dtype=torch.float64)
         v = torch.rand(settings.size, generator=g, dtype=torch.float64) * 1e3
         return [{"method": "mc", "value": point["x"] + float(z.mean()),
-                 "big_sum": float(v.sum())}]
+                 "big_sum": float(v.sum()), "threads": torch.get_num_threads()}]
 
     def plot(self, settings: Any, results: pd.DataFrame, theory: Any) -> Any:
         fig, axes = subplots()
