@@ -55,3 +55,43 @@ def test_lu_fig1_theory_wiring() -> None:
     assert at("AB", "e_idg", 2.0, alpha=10.0) == pytest.approx(0.1124, abs=1e-3)
     assert at("C", "e_icl", 2.0, lam=1.0) == pytest.approx(0.4109, abs=1e-3)
     assert math.isinf(exp.points(s)[-1]["kappa"])
+
+
+def test_lu_finite_d_tolerance_scaling() -> None:
+    """The claims' tolerance C (1 + 1/|1 - tau|) / min(d, k, l): O(1/d) at fixed alpha, kappa,
+    tau; set by the smallest size; widened near tau = 1."""
+    from iclab.experiments._lu2024_claims import FINITE_D_C, finite_d_tolerance
+
+    assert finite_d_tolerance(100, 2.0) == pytest.approx(2 * FINITE_D_C / 100)
+    assert finite_d_tolerance(24, 2.0) / finite_d_tolerance(96, 2.0) == pytest.approx(4.0)
+    assert finite_d_tolerance(32, 10.0, k=6, ell=320) == pytest.approx(
+        finite_d_tolerance(6, 10.0))
+    assert finite_d_tolerance(32, 1.5) > finite_d_tolerance(32, 3.0)
+
+
+def test_lu_fig1_claims_on_a_synthetic_sweep() -> None:
+    """The peak checks on hand-made rows: a curve peaking at tau ~ 1 passes the ridgeless
+    check; a decreasing one passes the ridge check; each fails the other."""
+    import pandas as pd
+
+    from iclab.claims import ClaimData
+    from iclab.experiments._lu2024_claims import fig1_ridge_removes_peak, fig1_ridgeless_peak
+
+    taus = (0.2, 0.5, 0.85, 1.0, 1.15, 1.5, 2.0)
+    rows = []
+    for trial in range(4):
+        for tau in taus:
+            bump = 1.0 + 0.01 * trial
+            rows.append({"panel": "C", "method": "linear_attention", "trial": trial,
+                         "alpha": 10.0, "kappa": math.inf, "tau": tau, "lam": 1e-5,
+                         "e_icl": bump * (1 + 1 / (abs(1 - tau) + 0.1))})
+            rows.append({"panel": "C", "method": "linear_attention", "trial": trial,
+                         "alpha": 10.0, "kappa": math.inf, "tau": tau, "lam": 0.1,
+                         "e_icl": bump * (1 - 0.3 * tau)})
+    data = ClaimData(None, pd.DataFrame(rows), None, "quick")
+    assert fig1_ridgeless_peak(data).verdict == "holds"
+    assert fig1_ridge_removes_peak(data).verdict == "holds"
+    swapped = pd.DataFrame(rows).assign(lam=lambda f: f["lam"].map({1e-5: 0.1, 0.1: 1e-5}))
+    data = ClaimData(None, swapped, None, "quick")
+    assert fig1_ridgeless_peak(data).verdict == "fails"
+    assert fig1_ridge_removes_peak(data).verdict == "fails"

@@ -100,7 +100,8 @@ class LuFigure3(Experiment):
                                               strict=True)]
 
     def plot(self, settings: Any, results: pd.DataFrame, theory: pd.DataFrame | None) -> Any:
-        fig, axes = subplots(ncols=3, width=3.6, height=3.0, layout="constrained")
+        fig, axes = subplots(ncols=3, width=3.6, height=3.0)
+        fig.set_layout_engine("constrained")
         found = results["alpha_star"].dropna() if "alpha_star" in results else pd.Series()
         lo, hi = (found.min(), found.max()) if len(found) else (settings.alpha_min,
                                                                  settings.alpha_max)

@@ -349,7 +349,7 @@ class ParitySettings(ExperimentSettings):
         return self
 
 
-PARITY_QUICK: dict[str, Any] = {"d": 6, "d_imp": 3, "heads": [2, 6, 30], "seeds": 3,
+PARITY_QUICK: dict[str, Any] = {"d": 6, "d_imp": 3, "heads": [2, 6, 30], "seeds": 5,
                                 "steps": 600, "batch": 512, "per_pair": 500,
                                 "flips": [0.0, 0.1, 0.2, 0.3, 0.4]}
 
