@@ -103,21 +103,57 @@ def test_rag_monte_carlo(alpha: float) -> None:
 
 
 def test_rag_limits() -> None:
-    """Spec §6 items 5–8."""
+    """Spec §6 items 5–6: alpha = 0 is the i.i.d. formula; alpha = 1 (copies of the query)."""
     ns = np.arange(1, 40)
     np.testing.assert_allclose(rag.rag_optimal_risk(0.0, ns, D, S2),
                                D + S2 - ns * D / (ns + D + 1 + S2), rtol=1e-12)
     np.testing.assert_allclose(rag.rag_optimal_risk(1.0, ns, D, S2),
                                D + S2 - ns * D * (D + 2) / (ns * (D + 4) + S2), rtol=1e-12)
     assert rag.rag_optimal_risk(1.0, 1e9, D, S2) == pytest.approx(2 * D / (D + 4) + S2, rel=1e-6)
-    risks = rag.rag_optimal_risk(np.linspace(0, 1, 21), N, D, S2)
-    assert np.all(np.diff(risks) <= 1e-12)
-    ratios = []
-    for d in (50, 500, 5000):
-        exact_gap = d + S2 - rag.rag_optimal_risk(0.5, 4 * d, d, S2)
-        approx_gap = d + S2 - rag.rag_optimal_risk_large_d(0.5, 4 * d, d, S2)
-        ratios.append(abs(exact_gap / approx_gap - 1))
-    assert ratios[0] > ratios[1] > ratios[2] and ratios[2] < 0.01
+
+
+def test_rag_risk_is_not_monotone_in_alpha() -> None:
+    """Spec §6 item 7 (corrected): the exact risk falls with alpha for small n, but for
+    n >~ 2d a large alpha raises it (d = 4, n = 16: the spec's independent values)."""
+    np.testing.assert_allclose(rag.rag_optimal_risk([0, 0.3, 0.6, 0.9, 1], 16, 4),
+                               [0.952, 0.854, 0.904, 0.981, 1.000], atol=1e-3)
+    small_n = rag.rag_optimal_risk(np.linspace(0, 1, 21), 2, 4)
+    assert np.all(np.diff(small_n) < 0)
+    assert rag.rag_optimal_risk(0.9, 16, 4) > rag.rag_optimal_risk(0.0, 16, 4)
+
+
+def test_effective_sample_size_law_only_for_alpha_of_order_inverse_sqrt_d() -> None:
+    """Spec §6 item 8 (corrected): the law n_eff = (alpha^2 d + 1) n compared as RISKS.
+
+    At alpha = 1/sqrt(d), n = d the exact risk approaches the law's as d grows (relative error
+    4.8 % at d = 20, 0.2 % at d = 500, the spec's values 6.99 / 6.67 and 166.9998 / 166.67);
+    at alpha = 0.9 it does not (d = 20, n = 80: exact 1.69 vs law 0.29).
+    """
+    errors = []
+    for d in (20, 100, 500, 2000):
+        a = 1 / np.sqrt(d)
+        exact = float(rag.rag_optimal_risk(a, d, d))
+        law = float(rag.rag_optimal_risk_large_d(a, d, d))
+        errors.append(abs(exact / law - 1))
+        # read as an effective sample size: n_eff / n -> alpha^2 d + 1 = 2
+        ratio = float(rag.effective_sample_size(exact, d)) / d
+        assert abs(ratio - 2) < 6 / d, (d, ratio)
+    assert errors[0] == pytest.approx(6.9929 / 6.6667 - 1, abs=1e-3)
+    assert all(e1 > e2 for e1, e2 in zip(errors, errors[1:], strict=False)) and errors[2] < 0.003
+    assert rag.rag_optimal_risk(0.9, 80, 20) == pytest.approx(1.6855, abs=1e-3)
+    assert rag.rag_optimal_risk_large_d(0.9, 80, 20) == pytest.approx(0.2865, abs=1e-3)
+    # beyond alpha ~ 1/sqrt(d) the exact n_eff stays far below the law's (alpha^2 d + 1) n
+    n_eff = float(rag.effective_sample_size(rag.rag_optimal_risk(0.9, 80, 20), 20))
+    assert n_eff / (80 * (0.81 * 20 + 1)) < 0.2
+
+
+def test_effective_sample_size_inverts_the_iid_risk() -> None:
+    ms = np.array([0.0, 1.0, 7.5, 40.0])
+    risks = pgd.pgd_optimal_risk(np.eye(D), ms, S2)
+    np.testing.assert_allclose(rag.effective_sample_size(risks, D, S2), ms, atol=1e-9)
+    assert np.isinf(rag.effective_sample_size(S2, D, S2))
+    np.testing.assert_allclose(rag.rag_optimal_risk_large_d(0.0, ms, D, S2),
+                               D + S2 - ms * D / (ms + D + S2), rtol=1e-12)
 
 
 @pytest.mark.parametrize("alpha", [0.0, 0.5, 1.0])

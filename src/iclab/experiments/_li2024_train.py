@@ -47,6 +47,12 @@ class TrainConfig:
     lr: float = 1e-2
     warmup: int = 100
     grad_clip: float | None = 10.0
+    weight_decay: float = 0.0
+    floor: float = 0.0  # the cosine schedule decays the lr to floor * lr
+    init: str = "torch"  # "torch": PyTorch's nn.Linear default; "label": label-reading value
+    curriculum: float = 0.0  # fraction of the steps trained on the longest context first
+    optimizer: str = "adam"  # "adam" or "sgd" (heavy-ball momentum 0.9)
+    sgd_steps: int = 0  # with optimizer="adam": first train this many steps with SGD
     dtype: torch.dtype = torch.float32
     cpu_threads: int | None = 1  # intra-op threads while training on CPU (None: leave as is)
 
@@ -120,19 +126,22 @@ def train_icl_ensemble(kind: str, task: Task, n: int | Sequence[int], M: int,
     n_max = max(ns)
     dt = config.dtype
     keep = context_keep_mask(ns, dt, generator.device)
+    n_long = int(config.curriculum * config.steps)  # steps on the full n_max-example prompts
     if kind == "h3":
-        params = init_h3(M, task.d, n_max, generator, dtype=dt)
+        params = init_h3(M, task.d, n_max, generator, dtype=dt, init=config.init)
     elif kind == "lora":
         if frozen is None or rank is None:
             raise ValueError("kind='lora' needs frozen base parameters and a rank")
         params = init_lora(frozen, rank, generator)
     else:
-        params = init_linear_attention(M, task.d, generator, rank=rank, dtype=dt)
+        params = init_linear_attention(M, task.d, generator, rank=rank, dtype=dt,
+                                       init=config.init)
     base = {} if frozen is None else {k: v.to(dt) for k, v in frozen.items()}
 
     def sample(step: int) -> torch.Tensor:
         p = task.sample(M * config.batch, n_max, generator, dtype=dt)
-        return torch.cat([ensemble_tokens(p, M) * keep, p.y_q.view(M, config.batch, 1, 1).expand(
+        mask = keep if step >= n_long else torch.ones_like(keep)
+        return torch.cat([ensemble_tokens(p, M) * mask, p.y_q.view(M, config.batch, 1, 1).expand(
             M, config.batch, 1, task.d + 1)], dim=2)
 
     def loss(live: dict[str, torch.Tensor], batch: torch.Tensor) -> torch.Tensor:
@@ -140,11 +149,19 @@ def train_icl_ensemble(kind: str, task: Task, n: int | Sequence[int], M: int,
         yhat = predict(kind, {**base, **live}, tokens)
         return (yhat - y_q).pow(2).mean(-1)
 
+    phases = [(config.optimizer, config.steps)]
+    if config.optimizer == "adam" and 0 < config.sgd_steps < config.steps:
+        phases = [("sgd", config.sgd_steps), ("adam", config.steps - config.sgd_steps)]
     with cpu_threads(config.cpu_threads, torch.device(generator.device)):
-        result = train_ensemble(params, loss, sample, steps=config.steps,
-                                lr=config.lr if lr is None else lr, grad_clip=config.grad_clip,
-                                lr_schedule=cosine_schedule(config.steps, config.warmup),
-                                record_every=max(1, config.steps // 20))
+        for optimizer, steps in phases:
+            result = train_ensemble(params, loss, sample, steps=steps,
+                                    lr=config.lr if lr is None else lr,
+                                    grad_clip=config.grad_clip,
+                                    weight_decay=config.weight_decay, optimizer=optimizer,
+                                    lr_schedule=cosine_schedule(steps, min(config.warmup, steps),
+                                                                config.floor),
+                                    record_every=max(1, steps // 20))
+            params = result.params
     result.params.update(base)
     return result
 

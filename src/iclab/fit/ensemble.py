@@ -36,7 +36,7 @@ from typing import Any
 
 import torch
 
-from iclab.validation import check_int, check_nonnegative, check_positive
+from iclab.validation import check_choice, check_int, check_nonnegative, check_positive
 
 Params = dict[str, torch.Tensor]
 LossFn = Callable[[Params, Any], torch.Tensor]
@@ -137,6 +137,41 @@ class EnsembleAdam:
             p.grad = None
 
 
+class EnsembleSGD:
+    """SGD with (heavy-ball) momentum over stacked parameters, per-model ``lr`` ``[M]``::
+
+        b <- mu b + g,   p <- p - lr * b
+
+    Unlike Adam the step is proportional to the gradient, so a parameter that aggregates the
+    gradient of many entries (e.g. a scalar gain multiplying a matrix) moves faster than each
+    entry of that matrix.
+    """
+
+    def __init__(self, params: list[torch.Tensor], lr: float | torch.Tensor,
+                 momentum: float = 0.9) -> None:
+        self.params = params
+        m = int(params[0].shape[0])
+        self.lr = _per_model(lr, m, params[0], "lr")
+        self.mu = float(check_nonnegative("momentum", momentum))
+        self.buf = [torch.zeros_like(p) for p in params]
+
+    @torch.no_grad()
+    def step(self, lr_scale: float = 1.0) -> None:
+        """One update; ``lr_scale`` multiplies every model's learning rate (schedules)."""
+        for p, b in zip(self.params, self.buf, strict=True):
+            if p.grad is None:
+                continue
+            b.mul_(self.mu).add_(p.grad)
+            p.sub_(_bcast(self.lr, p) * lr_scale * b)
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+
+OPTIMIZERS = ("adam", "sgd")
+
+
 def clip_grad_norm_per_model(params: list[torch.Tensor], max_norm: torch.Tensor) -> torch.Tensor:
     """Rescale each model's gradient so its global L2 norm is at most ``max_norm[m]``.
 
@@ -165,6 +200,8 @@ def train_ensemble(
     lr_schedule: Callable[[int], float] | None = None,
     record_every: int = 0,
     compile: bool = False,
+    optimizer: str = "adam",
+    momentum: float = 0.9,
 ) -> EnsembleTrainResult:
     """Train the ensemble ``params`` (each ``[M, ...]``) for ``steps`` Adam(W) steps.
 
@@ -179,6 +216,9 @@ def train_ensemble(
         lr_schedule: optional ``step -> multiplier`` (a Python float: no device sync).
         record_every: record the per-model loss every this many steps (0: never).
         compile: wrap ``loss_fn`` with ``torch.compile``.
+        optimizer: ``"adam"`` (Adam/AdamW, :class:`EnsembleAdam`) or ``"sgd"``
+            (:class:`EnsembleSGD`, heavy-ball ``momentum``; ``weight_decay`` must be 0).
+        momentum: SGD's momentum (ignored by Adam).
 
     Returns:
         :class:`EnsembleTrainResult` with the trained parameters and the loss history.
@@ -189,7 +229,13 @@ def train_ensemble(
     names = list(params)
     leaves = [params[k].detach().clone().requires_grad_(True) for k in names]
     live = dict(zip(names, leaves, strict=True))
-    opt = EnsembleAdam(leaves, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+    check_choice("optimizer", optimizer, OPTIMIZERS)
+    if optimizer == "sgd":
+        if float(torch.as_tensor(weight_decay).abs().max()) != 0.0:
+            raise ValueError("weight_decay must be 0 with optimizer='sgd'")
+        opt: EnsembleAdam | EnsembleSGD = EnsembleSGD(leaves, lr=lr, momentum=momentum)
+    else:
+        opt = EnsembleAdam(leaves, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
     clip = None if grad_clip is None else _per_model(grad_clip, m, leaves[0], "grad_clip")
     fn = torch.compile(loss_fn) if compile else loss_fn
     n_rec = steps // record_every if record_every else 0

@@ -24,15 +24,19 @@ from __future__ import annotations
 
 import torch
 
-from iclab.validation import check_int, check_positive
+from iclab.validation import check_choice, check_int, check_positive
 
 Params = dict[str, torch.Tensor]
 
 
 def init_h3(M: int, d: int, n: int, generator: torch.Generator, channels: int | None = None,
             scale: float = 0.3, filter_spread: float = 0.5,
-            dtype: torch.dtype = torch.float32) -> Params:
+            dtype: torch.dtype = torch.float32, init: str = "label") -> Params:
     """Random ``{"wq", "wk", "wv" [M, d+1, p], "filt" [M, p, n]}``.
+
+    ``init = "torch"``: the projections get PyTorch's ``nn.Linear(d + 1, p)`` default, entries
+    ``U(-1/sqrt(d+1), 1/sqrt(d+1))`` (``scale`` ignored); ``init = "label"``: ``N(0, scale^2 /
+    (d+1))`` (H3 needs no label-reading value term).
 
     The filter starts NON-uniform, ``f ~ U(1 - spread, 1 + spread)`` per channel and lag, so a
     uniform learned filter is a result of training, not of the initialisation.
@@ -40,10 +44,14 @@ def init_h3(M: int, d: int, n: int, generator: torch.Generator, channels: int | 
     M, d, n = check_int("M", M), check_int("d", d), check_int("n", n)
     p = d + 1 if channels is None else check_int("channels", channels)
     check_positive("scale", scale)
+    check_choice("init", init, ("torch", "label"))
     std = scale / (d + 1) ** 0.5
     dev = generator.device
 
     def draw(*shape: int) -> torch.Tensor:
+        if init == "torch":
+            u = torch.rand(*shape, generator=generator, device=dev, dtype=dtype)
+            return (2 * u - 1) / (d + 1) ** 0.5
         return torch.randn(*shape, generator=generator, device=dev, dtype=dtype) * std
 
     u = torch.rand(M, p, n, generator=generator, device=dev, dtype=dtype)

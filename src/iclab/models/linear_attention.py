@@ -23,29 +23,47 @@ from __future__ import annotations
 
 import torch
 
-from iclab.validation import check_int, check_positive
+from iclab.validation import check_choice, check_int, check_positive
+
+#: Initialisations: PyTorch's ``nn.Linear`` default, or ours with a label-reading value.
+INITS = ("torch", "label")
 
 Params = dict[str, torch.Tensor]
 
 
 def init_linear_attention(M: int, d: int, generator: torch.Generator, rank: int | None = None,
                           scale: float = 0.3, value_label: float = 1.0,
-                          dtype: torch.dtype = torch.float32) -> Params:
-    """Random ``{"wq", "wk", "wv"}`` for ``M`` models (entries ``N(0, scale^2 / (d+1))``).
+                          dtype: torch.dtype = torch.float32, init: str = "label") -> Params:
+    """Random ``{"wq", "wk", "wv"}`` for ``M`` models.
+
+    ``init = "torch"``: PyTorch's default initialisation of a bias-free ``nn.Linear(d + 1, .)``
+    (``kaiming_uniform_(a=sqrt(5))``), i.e. every entry ``U(-1/sqrt(d+1), 1/sqrt(d+1))``;
+    ``scale`` and ``value_label`` are ignored.
+
+    ``init = "label"``: entries ``N(0, scale^2 / (d+1))`` and ``value_label`` added to
+    ``(W_v)_{d+1,d+1}`` (the value reading the label ``y_i``). With ``value_label = 0`` about a
+    third of the seeds (d = 4, n = 4, non-isotropic task) ended in a spurious rank-one solution
+    that predicts through ``x^T a y_i x_i^T v`` with ``v_y ~ 0`` (risk 1.45x the optimum);
+    ``value_label = 1`` removed this in 8/8 seeds.
 
     ``rank`` = the inner dimension ``r`` of ``W_q, W_k`` (default ``d + 1``, full).
-    ``value_label`` is added to ``(W_v)_{d+1,d+1}`` (the value reading the label ``y_i``). Our
-    init choice: with ``value_label = 0`` about a third of the seeds (d = 4, n = 4, non-isotropic
-    task) ended in a spurious rank-one solution that predicts through ``x^T a y_i x_i^T v`` with
-    ``v_y ~ 0`` (risk 1.45x the optimum); ``value_label = 1`` removed this in 8/8 seeds.
     """
     M, d = check_int("M", M), check_int("d", d)
     r = d + 1 if rank is None else check_int("rank", rank, minimum=1, maximum=d + 1)
+    check_choice("init", init, INITS)
+    dev = generator.device
+    if init == "torch":
+        bound = 1.0 / (d + 1) ** 0.5
+
+        def draw(*shape: int) -> torch.Tensor:
+            u = torch.rand(*shape, generator=generator, device=dev, dtype=dtype)
+            return (2 * u - 1) * bound
+
+        return {"wq": draw(M, d + 1, r), "wk": draw(M, d + 1, r), "wv": draw(M, d + 1, d + 1)}
     check_positive("scale", scale)
     std = scale / (d + 1) ** 0.5
-    dev = generator.device
 
-    def draw(*shape: int) -> torch.Tensor:
+    def draw(*shape: int) -> torch.Tensor:  # noqa: F811 - the other init's sampler
         return torch.randn(*shape, generator=generator, device=dev, dtype=dtype) * std
 
     wv = draw(M, d + 1, d + 1)

@@ -1,0 +1,112 @@
+"""Checks and counterexamples of the Li, Rawat & Oymak (2024) claims (see :mod:`iclab.claims`).
+
+Every check reads the tidy rows of one :mod:`iclab.experiments.li2024` sweep (one row per trained
+model: ``method``, ``n``, ``seed``, ``risk``, ``risk_pgd_mc`` …) and returns
+:class:`~iclab.claims.Evidence`. Thresholds are arguments fixed where the claims are declared.
+Risks of a trained model and of its reference predictor are measured on the same test prompts
+(paired), so the test-set noise largely cancels in their ratio.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from iclab.claims import (
+    ClaimData,
+    Evidence,
+    all_of,
+    compare_interval,
+    decide,
+    fraction_at_least,
+    mean_interval,
+)
+
+Check = Callable[[ClaimData], Evidence]
+
+
+def _label(key: Any, by: Sequence[str]) -> str:
+    key = key if isinstance(key, tuple) else (key,)
+    return ", ".join(f"{k}={v}" for k, v in zip(by, key, strict=True))
+
+
+def within_interval(values: Sequence[float] | np.ndarray, tol: float, what: str) -> Evidence:
+    """Evidence that the mean of ``values`` lies in ``(-tol, tol)`` (two-sided, 95 % t-interval).
+
+    Holds when ``|mean| + half < tol``, fails when ``|mean| - half >= tol``.
+    """
+    mean, half, n = mean_interval(values)
+    ev = decide(abs(mean), half, tol, "<",
+                f"{what}: |mean| over {n} seeds, 95 % t-interval, claim < {tol:g}")
+    return Evidence(ev.verdict, mean, ev.uncertainty, tol, ev.detail)
+
+
+def near_reference(by: Sequence[str], tol: float, frac: float, ref: str = "risk_pgd_mc",
+                   where: Callable[[pd.DataFrame], Any] | None = None) -> Check:
+    """Per group of ``by``: at least ``frac`` of the models have ``risk / ref - 1 <= tol``."""
+
+    def check(data: ClaimData) -> Evidence:
+        res = data.results if where is None else data.results[where(data.results)]
+        ev = []
+        for key, g in res.groupby(list(by), sort=True):
+            excess = g["risk"] / g[ref] - 1
+            ev.append(fraction_at_least(int((excess <= tol).sum()), len(g), frac,
+                                        f"{_label(key, by)}: models with risk <= "
+                                        f"(1 + {tol:g}) x {ref} (max excess {excess.max():.4f})"))
+        return all_of(ev, f"every group of {', '.join(by)}")
+
+    return check
+
+
+def paired_difference(frame: pd.DataFrame, column: str, pair: str, a: Any, b: Any,
+                      on: Sequence[str]) -> pd.Series:
+    """``frame[column]`` at ``pair == b`` minus at ``pair == a``, matched on the keys ``on``."""
+    left = frame[frame[pair] == a].set_index(list(on))[column]
+    right = frame[frame[pair] == b].set_index(list(on))[column]
+    return (right - left).dropna()
+
+
+def equal_methods(panel: str, a: str, b: str, tol: float) -> Check:
+    """Per ``panel``: the mean of ``(risk_b - risk_a) / risk_pgd_mc`` over (n, seed) is within
+    ``±tol`` (methods ``a`` and ``b`` reach the same risk)."""
+
+    def check(data: ClaimData) -> Evidence:
+        ev = []
+        for key, g in data.results.groupby(panel, sort=True):
+            rel = g.assign(rel=g["risk"] / g["risk_pgd_mc"])
+            diff = paired_difference(rel, "rel", "method", a, b, ["n", "seed"])
+            ev.append(within_interval(diff.to_numpy(), tol,
+                                      f"{panel}={key}: ({b} - {a}) risk / PGD risk"))
+        return all_of(ev, f"every {panel}")
+
+    return check
+
+
+def monotone_in(level: str, column: str, order: Sequence[Any], by: Sequence[str] = (),
+                direction: str = "increasing", margin: float = 0.0,
+                frame: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> Check:
+    """``column`` rises (or falls) along ``order`` of ``level``.
+
+    For each consecutive pair of levels (and each group of ``by``), the seed-matched step
+    ``column(next) - column(previous)`` (sign flipped for ``"decreasing"``) has its 95 % interval
+    above ``margin``. ``frame`` may derive ``column`` from the results first.
+    """
+    sign = 1.0 if direction == "increasing" else -1.0
+
+    def check(data: ClaimData) -> Evidence:
+        res = data.results if frame is None else frame(data.results)
+        groups = res.groupby(list(by), sort=True) if by else [((), res)]
+        ev = []
+        for key, g in groups:
+            for lo, hi in zip(order[:-1], order[1:], strict=False):
+                diff = sign * paired_difference(g, column, level, lo, hi, ["seed"])
+                where = f"{_label(key, by)}: " if by else ""
+                ev.append(compare_interval(diff.to_numpy(), margin, ">",
+                                           f"{where}{'' if sign > 0 else '-'}[{column}({level}="
+                                           f"{hi}) - {column}({level}={lo})]"))
+        return all_of(ev, f"{column} {direction} along {level}")
+
+    return check

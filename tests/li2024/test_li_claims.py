@@ -1,0 +1,103 @@
+"""The Li et al. claim checks on synthetic results whose verdict is known in advance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from iclab.claims import ClaimData
+from iclab.experiments._li2024_claims import (
+    equal_methods,
+    monotone_in,
+    near_reference,
+    within_interval,
+)
+from iclab.experiments.li2024 import LiFigH3Drift, LiFigLoRA, LiFigRAG, rag_neff_ratio
+from iclab.experiments.registry import get_experiment
+from iclab.theory import rag
+
+
+def _data(frame: pd.DataFrame, settings=None) -> ClaimData:
+    return ClaimData(settings, frame, None, "quick")
+
+
+def _frame(excess: list[float], method: str = "linear_attention", panel: str = "p") -> pd.DataFrame:
+    return pd.DataFrame({"panel": panel, "method": method, "n": 4, "seed": range(len(excess)),
+                         "risk": [1 + e for e in excess], "risk_pgd_mc": 1.0})
+
+
+def test_near_reference_counts_models() -> None:
+    check = near_reference(["panel", "method"], tol=0.01, frac=0.9)
+    assert check(_data(_frame([0.001] * 9 + [0.02]))).verdict == "holds"  # 9 of 10
+    assert check(_data(_frame([0.001] * 8 + [0.02] * 2))).verdict == "fails"  # 8 of 10
+
+
+def test_within_interval_two_sided() -> None:
+    assert within_interval([0.001, -0.002, 0.0, 0.001], 0.01, "x").verdict == "holds"
+    assert within_interval([0.05, 0.051, 0.049, 0.05], 0.01, "x").verdict == "fails"
+    assert within_interval([-0.05, -0.051, -0.049, -0.05], 0.01, "x").verdict == "fails"
+    assert within_interval([0.0, 0.02, -0.02, 0.01], 0.01, "x").verdict == "inconclusive"
+
+
+def test_equal_methods_and_monotone() -> None:
+    a = _frame([0.001, 0.002, 0.0, 0.001])
+    b = _frame([0.002, 0.001, 0.001, 0.0], method="h3")
+    check = equal_methods("panel", "linear_attention", "h3", 0.01)
+    assert check(_data(pd.concat([a, b]))).verdict == "holds"
+    assert check(_data(pd.concat([a, b.assign(risk=b["risk"] * 1.05)]))).verdict == "fails"
+    rows = pd.DataFrame([{"level": lv, "seed": s, "y": lv + 0.01 * s} for lv in (1, 2, 3)
+                         for s in range(4)])
+    up = monotone_in("level", "y", (1, 2, 3))
+    down = monotone_in("level", "y", (1, 2, 3), direction="decreasing")
+    assert up(_data(rows)).verdict == "holds" and down(_data(rows)).verdict == "fails"
+
+
+def test_rag_neff_ratio_of_the_law_and_of_the_exact_risk() -> None:
+    """The law's own risk has n_eff / (kappa n) = (d+1)/d; the exact risk at alpha = 0 gives 1."""
+    d, n = 16, 16
+    alphas = np.array([0.0, 0.25, 0.9])
+    frame = pd.DataFrame({"alpha": alphas, "n": n,
+                          "risk": rag.rag_optimal_risk_large_d(alphas, n, d)})
+    np.testing.assert_allclose(rag_neff_ratio(frame, d, 0.0), (d + 1) / d, rtol=1e-12)
+    exact = frame.assign(risk=rag.rag_optimal_risk(alphas, n, d))
+    ratio = rag_neff_ratio(exact, d, 0.0).to_numpy()
+    assert ratio[0] == pytest.approx(1.0, abs=1e-12)
+    assert abs(ratio[1] - 1) < 0.05 and ratio[2] < 0.7  # the law holds at 1/sqrt(d), not at .9
+
+
+def _rag_exact_rows(d: int, n: int, seeds: int, noise: float) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    exp = LiFigRAG()
+    st = exp.make_settings("quick", {"d": d, "ns": [n]})
+    rows = []
+    for p in exp.points(st):
+        exact = float(rag.rag_optimal_risk(p["alpha"], n, d))
+        for s in range(seeds):
+            risk = exact * (1 + noise * rng.standard_normal())
+            rows.append({"alpha": p["alpha"], "n": n, "seed": s, "method": "linear_attention",
+                         "risk": risk, "risk_pgd_mc": exact})
+    return st, pd.DataFrame(rows)
+
+
+def test_rag_claims_on_theory_like_results() -> None:
+    """Results equal to the exact theory (+0.2 % noise): all RAG claims hold; the law fails."""
+    st, frame = _rag_exact_rows(16, 16, 4, 0.002)
+    data = ClaimData(st, frame, None, "quick")
+    for claim in LiFigRAG.claims:
+        assert claim.check(data).verdict == "holds", claim.id
+        assert claim.check(claim.counterexample(data)).verdict != "holds", claim.id
+
+
+def test_lora_fraction_theory_limits() -> None:
+    exp = LiFigLoRA()
+    st = exp.make_settings("quick")
+    assert exp.fraction_theory(st, 8, st.d) == pytest.approx(1.0)
+    fr = [exp.fraction_theory(st, 8, r) for r in (1, 2, 4)]
+    assert 0 < fr[0] < fr[1] < fr[2] < 1
+
+
+def test_drift_claims_are_registered() -> None:
+    assert get_experiment("li2024.fig_h3_drift").claims == LiFigH3Drift.claims
+    ids = {c.id for c in LiFigH3Drift.claims}
+    assert {"filter_matches_optimal_weights", "advantage_grows_with_drift"} <= ids
