@@ -86,9 +86,23 @@ def mp_transform(q: Any, kappa: Any) -> float | np.ndarray:
     check_nonnegative("q", q)
     check_positive("kappa", kappa, allow_inf=True)
     qa = np.asarray(q, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = _mp(qa, inverse_kappa(kappa))
+    ik = inverse_kappa(kappa)
+    if _needs_safe(qa, ik):
+        from iclab.theory._formulas import mp_parts
+
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            out = mp_parts(qa, ik, safe=True)[0]
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = _mp(qa, ik)
     return _scalar_or_array(out)
+
+
+def _needs_safe(q: np.ndarray, ik: np.ndarray) -> bool:
+    """Whether ``b^2`` or ``4 q ik`` of :func:`_mp` could overflow (then ``hypot`` is used)."""
+    q_max = float(q.max()) if q.size else 0.0
+    ik_max = float(ik.max()) if ik.size else 0.0
+    return q_max > 1e150 or ik_max > 1e150
 
 
 def mp_transform_derivative(q: Any, kappa: Any) -> float | np.ndarray:
