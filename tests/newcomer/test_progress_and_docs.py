@@ -24,7 +24,7 @@ def test_progress_lines_are_weighted_by_unit_cost(capsys: pytest.CaptureFixture[
     """Three units of costs 1, 1, 8: after the two cheap ones 20 % of the work is done, not
     67 % (a plain count would say 2 of 3)."""
     costs = {"a": 1.0, "b": 1.0, "c": 8.0}
-    with _progress(True, "toy", 3, 0, costs, set(), heartbeat_s=60) as advance:
+    with _progress(True, "toy", 3, 0, costs, set(), heartbeat_s=60, line_every_s=0) as advance:
         advance(_Unit("a", {"d": 4}))
         advance(_Unit("b", {"d": 4}))
         lines = capsys.readouterr().err.strip().splitlines()
@@ -32,6 +32,17 @@ def test_progress_lines_are_weighted_by_unit_cost(capsys: pytest.CaptureFixture[
     assert lines[0].startswith("[toy] unit 1/3 d=4 done; 10% of the work")
     assert lines[1].startswith("[toy] unit 2/3 d=4 done; 20% of the work")
     assert "100% of the work" in capsys.readouterr().err
+
+
+def test_unit_lines_are_throttled_but_the_last_is_shown(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    costs = {str(i): 1.0 for i in range(50)}
+    with _progress(True, "fast", 50, 0, costs, set(), line_every_s=60) as advance:
+        for key in costs:
+            advance(_Unit(key, {}))
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2  # the first and the last unit
+    assert lines[-1].startswith("[fast] unit 50/50 done; 100% of the work")
 
 
 def test_heartbeat_line_during_a_long_unit(capsys: pytest.CaptureFixture[str]) -> None:

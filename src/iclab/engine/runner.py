@@ -222,13 +222,14 @@ class _progress:
     Each unit weighs ``exp.unit_cost(settings, point)`` (1 when the experiment does not
     define the hook), so the estimated time left is (remaining cost) / (cost rate), not a
     plain count of units. On a terminal it shows a rich bar; otherwise (a log file, CI) it
-    writes one heartbeat line per finished unit to stderr, and a "still running" line when
-    no unit has finished for ``heartbeat_s`` seconds.
+    writes a heartbeat line to stderr when a unit finishes (at most one per ``line_every_s``
+    seconds, and always for the last unit), and a "still running" line when no unit has
+    finished for ``heartbeat_s`` seconds.
     """
 
     def __init__(self, enabled: bool, label: str, total: int, completed: int,
                  costs: dict[str, float] | None = None, done: set[str] | None = None,
-                 heartbeat_s: float = 30.0) -> None:
+                 heartbeat_s: float = 30.0, line_every_s: float = 1.0) -> None:
         self.enabled, self.label, self.total, self.completed = enabled, label, total, completed
         self.costs = costs or {}
         self.done_cost = sum(self.costs.get(k, 1.0) for k in (done or ()))
@@ -236,7 +237,7 @@ class _progress:
         if not self.costs:
             self.done_cost = float(completed)
         self._todo = [k for k in self.costs if k not in (done or set())]
-        self.heartbeat_s = heartbeat_s
+        self.heartbeat_s, self.line_every_s = heartbeat_s, line_every_s
         self._bar: Any = None
         self._stop: Any = None
         self._thread: Any = None
@@ -288,7 +289,8 @@ class _progress:
         import threading
 
         start = time.perf_counter()
-        state = {"count": self.completed, "cost": self.done_cost, "last": start}
+        state = {"count": self.completed, "cost": self.done_cost, "last": start,
+                 "printed": -float("inf")}
         first_cost = self.done_cost
 
         def eta() -> str:
@@ -301,6 +303,10 @@ class _progress:
             state["count"] += 1
             state["cost"] += self._next_cost(unit)
             state["last"] = time.perf_counter()
+            if (state["last"] - state["printed"] < self.line_every_s
+                    and state["count"] < self.total):
+                return
+            state["printed"] = state["last"]
             share = 100 * state["cost"] / self.total_cost if self.total_cost else 100.0
             point = getattr(unit, "point", None)
             where = "" if not point else " " + ", ".join(f"{k}={v}" for k, v in point.items()
