@@ -240,8 +240,9 @@ class LuFig2(Experiment):
               _scale_errors(2.0)),
         Claim("non_monotone_in_alpha",
               "At small task diversity kappa the error is non-monotone in the context length "
-              "alpha: wherever the theory has an interior minimum on the simulated alpha "
-              "grid, the simulated error at an interior alpha is below both ends.",
+              "alpha: wherever the theory dips on the simulated alpha grid by more than the "
+              "finite-d resolution 1/min(d, k, l), the simulated error at an interior alpha "
+              "is below both ends.",
               "Lu et al. 2024, Fig. 2 (and Fig. 3)",
               lambda data: lc.fig2_non_monotone(data, lambda p: FIG2_PANELS[p][0],
                                                 _fig2_theory_at),
