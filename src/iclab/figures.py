@@ -282,6 +282,9 @@ def polish(fig: Figure) -> Figure:
                     t.set_text(pretty(t.get_text()))
         for text in ax.texts:
             text.set_text(pretty(text.get_text()))
+    for text in [fig._suptitle, fig._supxlabel, fig._supylabel, *fig.texts]:
+        if text is not None:
+            text.set_text(pretty(text.get_text()))
     for text in fig.findobj(lambda a: hasattr(a, "get_fontsize") and hasattr(a, "set_fontsize")):
         if text.get_fontsize() < MIN_FONT:
             text.set_fontsize(MIN_FONT)

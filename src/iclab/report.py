@@ -54,7 +54,8 @@ h2{font-size:1.35em;border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:
 table{border-collapse:collapse;font-size:.85em;margin:.4em 0}
 td,th{border:1px solid #ddd;padding:.25em .6em;text-align:left;vertical-align:top}
 th{background:#f5f5f5} .meta{color:#666;font-size:.85em} code{background:#f5f5f5;padding:0 .2em}
-figure{margin:.6em 0 1em} figure img{width:100%;height:auto;border:1px solid #eee;display:block}
+figure{margin:.6em 0 1em}
+figure img{max-width:100%;height:auto;border:1px solid #eee;display:block}
 figcaption{font-size:.92em;color:#333;margin-top:.3em}
 .sweep{border-left:3px solid #e6e6e6;padding-left:1em;margin:1em 0 2.2em}
 .grid{display:flex;flex-wrap:wrap;gap:1.5em} .grid>div{flex:1 1 420px}
@@ -68,9 +69,8 @@ nav.toc>ol>li{margin-top:.4em}
 table.claims{font-size:.88em;width:100%} table.claims td.statement{min-width:22em}
 table.claims td.verdict{text-align:center;white-space:nowrap}
 .holds,.fails,.inconclusive{font-weight:bold;border-radius:.8em;padding:.05em .6em}
-td.holds,span.holds{color:#fff;background:#2e7d32}
-td.fails,span.fails{color:#fff;background:#c62828}
-td.inconclusive,span.inconclusive{color:#222;background:#f9c74f}
+span.holds{color:#fff;background:#2e7d32} span.fails{color:#fff;background:#c62828}
+span.inconclusive{color:#222;background:#f9c74f}
 .verdicts span{margin-right:.6em}
 """
 DEVIATION_COLUMNS = ["curve", "metric", "n_points", "max_abs_dev", "max_rel_dev"]
@@ -136,6 +136,17 @@ def _figure(exp: Any, settings: Any, results: pd.DataFrame, theory: Any, stem: s
     return png
 
 
+def _png_size(png: Path) -> str:
+    """``width='W' height='H' `` from a PNG's header (its natural size; the page scales a wide
+    figure down to the column and never blows a small one up). Empty if unreadable."""
+    try:
+        head = png.read_bytes()[:24]
+        width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    except OSError:
+        return ""
+    return f"width='{width}' height='{height}' " if head[12:16] == b"IHDR" else ""
+
+
 def _last_change(store: Store, settings_hash: str, runs: pd.DataFrame) -> float:
     """When the sweep last changed: its newest stored unit or run start/finish (epoch s)."""
     (newest_unit,) = store.conn.execute(
@@ -182,8 +193,8 @@ def _sweep_block(store: Store, sweep: Sweep, exp: Any, settings_json: str, runs:
             g = guide(sweep.name, exp.title)
             src = f"figures/{quote(png.name)}"
             figure_html = (f"<figure><a href='{src}' title='open the full-size figure'>"
-                           f"<img src='{src}' alt='{_esc(g.paper_figure)}: figure of "
-                           f"{_esc(sweep.name)} ({_esc(sweep.variant)})'></a>"
+                           f"<img src='{src}' {_png_size(png)}alt='{_esc(g.paper_figure)}: "
+                           f"figure of {_esc(sweep.name)} ({_esc(sweep.variant)})'></a>"
                            f"<figcaption><b>{_esc(g.paper_figure)}</b> ({_esc(sweep.name)}, "
                            f"{_esc(sweep.variant)}). {_esc(g.look_for)} <span class='meta'>"
                            f"Click for the full-size file.</span></figcaption></figure>")
@@ -390,8 +401,9 @@ def _claims_table(sweeps: list[Sweep]) -> str:
         for c in s.claims:
             rows.append(
                 f"<tr><td><a href='#{_esc(s.anchor)}'>{_esc(s.name)}</a></td>"
-                f"<td>{_esc(s.variant)}</td><td>{_esc(c.claim)}</td>"
-                f"<td class='verdict {c.verdict}'>{_esc(c.verdict)}</td>"
+                f"<td>{_esc(s.variant)}{_esc(_diff_text(s.differs, ' — '))}</td>"
+                f"<td>{_esc(c.claim)}</td>"
+                f"<td class='verdict'><span class='{c.verdict}'>{_esc(c.verdict)}</span></td>"
                 f"<td>{_number(c.statistic, c.uncertainty)}</td><td>{_number(c.threshold)}</td>"
                 f"<td>{_esc(c.source)}</td><td class='statement'>{_esc(c.statement)}"
                 f"<div class='meta'>{_esc(c.detail)}</div></td></tr>")
