@@ -64,13 +64,13 @@ def fit_trial(
     solver: str = "auto",
 ) -> Trial:
     """Draw one pretraining set and fit Γ* (float64, on the generator's device)."""
-    task, pool, (x, h, y), n = _draw(d, alpha, kappa, tau, rho, generator, task_norm,
+    task, pool, (x, h, y), n = draw_sample(d, alpha, kappa, tau, rho, generator, task_norm,
                                      balanced)
     fit = fit_gamma(x, h, y, lam, method=solver)
     return Trial(task, pool, fit.gamma, n, fit.method, fit.iterations)
 
 
-def _draw(d: int, alpha: float, kappa: float, tau: float, rho: float,
+def draw_sample(d: int, alpha: float, kappa: float, tau: float, rho: float,
           generator: torch.Generator, task_norm: str, balanced: bool
           ) -> tuple[InContextRegression, torch.Tensor | None, tuple[torch.Tensor, ...], int]:
     """One trial's task family, pool and pretraining sample ``(x, h, y)`` (as fit_trial)."""
@@ -95,7 +95,7 @@ def fit_trials(
 
     Each trial draws exactly what :func:`fit_trial` draws with the same generator, so the
     result equals ``[fit_trial(..., g) for g in generators]`` up to the solver tolerance."""
-    draws = [_draw(d, alpha, kappa, tau, rho, g, task_norm, balanced) for g in generators]
+    draws = [draw_sample(d, alpha, kappa, tau, rho, g, task_norm, balanced) for g in generators]
     x, h, y = (torch.stack([dr[2][i] for dr in draws]) for i in range(3))
     fit = fit_gamma_batched(x, h, y, lam, method=solver)
     return [Trial(task, pool, fit.gamma[i], n, fit.method, fit.iterations)

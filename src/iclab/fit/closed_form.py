@@ -154,7 +154,11 @@ def _spd_solve(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def solve_primal(x: torch.Tensor, h: torch.Tensor, y: torch.Tensor, lam_scaled: float,
                  memory_budget: int = DEFAULT_MEMORY_BUDGET) -> torch.Tensor:
-    """Γ* via the chunked symmetric Gram and Cholesky; returns ``[d, d+1]``."""
+    r"""Γ* via the chunked symmetric Gram and Cholesky; returns ``[d, d+1]``. For small
+    :math:`p\le` :data:`DENSE_MAX_P` the dense Gram of :func:`solve_dense_batched` (one
+    matrix product instead of index gathers) is used."""
+    if x.shape[1] * h.shape[1] <= DENSE_MAX_P:
+        return solve_dense_batched(x[None], h[None], y[None], lam_scaled, memory_budget)[0]
     g = symmetric_gram(x, h, memory_budget=memory_budget)
     g.diagonal().add_(lam_scaled)
     return _spd_solve(g, rhs(x, h, y).reshape(-1)).reshape(x.shape[1], h.shape[1])
