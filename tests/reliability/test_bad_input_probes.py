@@ -205,8 +205,13 @@ def _generated_probes() -> list[tuple[str, str, str]]:
 GENERATED = _generated_probes()
 
 
+def _finite_only(metadata: list[Any]) -> bool:
+    return any(getattr(m, "allow_inf_nan", None) is False for m in metadata)
+
+
 def test_every_numeric_setting_has_a_lower_bound() -> None:
-    """Sizes, counts, rates and variances are bounded in the settings models themselves."""
+    """Sizes, counts, rates and variances are bounded in the settings models themselves (a
+    signed quantity, e.g. a task vector's entries, is at least declared finite)."""
     missing = []
     for name, cls in EXPERIMENTS.items():
         for key, field in cls.Settings.model_fields.items():
@@ -217,7 +222,7 @@ def test_every_numeric_setting_has_a_lower_bound() -> None:
             if typing.get_origin(bare) in (list, tuple):
                 args = [a for a in typing.get_args(bare) if a is not Ellipsis]
                 bare, meta = _unwrap(args[0]) if args else (None, [])
-            if bare in (int, float) and _lower_bound(meta) is None:
+            if bare in (int, float) and _lower_bound(meta) is None and not _finite_only(meta):
                 missing.append(f"{name}.{key}")
     assert not missing, f"numeric settings without a lower bound: {missing}"
 
@@ -390,3 +395,14 @@ def test_ctrl_c_reports_stored_units_and_resumes(tmp_path: Path) -> None:
     again = _subprocess(args, tmp_path, env={**os.environ})
     assert again.returncode == 0, again.stderr
     assert f"80 units, {80 - n_stored} computed" in again.stdout, again.stdout
+
+
+# ---- the guards do not refuse what the package ships ----------------------------------------
+@pytest.mark.parametrize("name", [n for n in EXPERIMENTS if not n.startswith("llm.")])
+def test_shipped_variants_pass_the_guards(name: str) -> None:
+    """Every quick and full variant plans without tripping a size guard (no false alarm)."""
+    from iclab.engine.runner import prepare_run
+
+    for variant in EXPERIMENTS[name].variants:
+        plan = prepare_run(name, variant)
+        assert plan.units
