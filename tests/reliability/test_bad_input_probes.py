@@ -290,15 +290,17 @@ OUT_KINDS = {"unwritable": "/sys/iclab-probe-out", "is_a_file": "plain", "under_
 
 
 @pytest.mark.parametrize("kind", list(OUT_KINDS))
-@pytest.mark.parametrize("command", ["run", "plot", "report", "export"])
+@pytest.mark.parametrize("command", ["run", "plot", "report", "export", "demo"])
 def test_bad_out_is_one_line(tmp_path: Path, command: str, kind: str) -> None:
     (tmp_path / "made").mkdir()
     _make_store(tmp_path / "made" / "s.sqlite")
     (tmp_path / "plain").write_text("x")
     out = OUT_KINDS[kind] + ("/t.csv" if command == "export" and kind == "is_a_file" else "")
     args = {"run": ["run", "toy.rel", "--quick"], "plot": ["plot", "toy.rel", "--quick"],
-            "report": ["report"], "export": ["export", "toy.rel"]}[command]
-    probe([*args, "--store", "made/s.sqlite", "--out", out], tmp_path)
+            "report": ["report"], "export": ["export", "toy.rel"],
+            "demo": ["demo", "--only", "toy.rel"]}[command]
+    store = [] if command == "demo" else ["--store", "made/s.sqlite"]
+    probe([*args, *store, "--out", out], tmp_path)
 
 
 # ---- typer usage errors ----------------------------------------------------------------------
