@@ -17,13 +17,27 @@ slope through the origin of ``n_peak`` against ``d²``. See ``docs/transformers.
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import pydantic
 
 from iclab.baselines.bayes import dmmse_predict
+from iclab.claims import (
+    Claim,
+    ClaimData,
+    Evidence,
+    all_of,
+    decide,
+    reverse_column,
+    scale_column,
+    slope,
+    spearman,
+    transform_column,
+)
+from iclab.errors import ParameterError
 from iclab.experiments.base import Experiment, ExperimentSettings, RunContext
 from iclab.experiments.registry import register
 from iclab.figures import color_cycle, experiment_points, label_axes, legend, subplots, theory_line
@@ -33,6 +47,8 @@ from iclab.fit.transformer_training import (
     evaluate_mse,
     single_thread_if_tiny,
     train,
+    train_early_stopping,
+    train_lbfgs,
 )
 from iclab.models.transformer import (
     EnsembleTransformer,
@@ -40,10 +56,12 @@ from iclab.models.transformer import (
     lu_linear_attention,
     lu_softmax_block,
     lu_two_softmax_mlp,
+    prompt_tokens,
 )
 from iclab.tasks.corruptions import add_label_noise
 from iclab.tasks.prompts import Prompts
 from iclab.tasks.regression import InContextRegression
+from iclab.tasks.spectral_regression import SpectralRegressionTask, random_orthogonal
 from iclab.theory.asymptotic import e_kappa_inf, g_task
 
 ARCHITECTURES = {
@@ -56,17 +74,35 @@ ARCH_LABELS = {"linear": "linear attention", "softmax": "1 softmax block",
 
 
 class _TrainingFields(ExperimentSettings):
-    steps: int = pydantic.Field(20000, ge=1, description="AdamW steps")
-    batch: int = pydantic.Field(128, ge=1, description="contexts per member per step")
-    lr: float = pydantic.Field(1e-3, gt=0)
-    weight_decay: float = pydantic.Field(1e-4, ge=0)
-    seeds: int = pydantic.Field(3, ge=1, description="independent models per configuration")
-    test_prompts: int = pydantic.Field(4000, ge=1)
+    steps: int = pydantic.Field(20000, ge=1, le=10_000_000,
+                                description="AdamW steps (the most, with early stopping)")
+    batch: int = pydantic.Field(128, ge=1, le=1_000_000,
+                                description="contexts per member per step")
+    lr: float = pydantic.Field(1e-3, gt=0, le=1.0)
+    weight_decay: float = pydantic.Field(1e-4, ge=0, le=1.0)
+    schedule: Literal["constant", "cosine"] = pydantic.Field(
+        "constant", description="AdamW learning-rate schedule: constant, or warm-up + cosine")
+    warmup: float = pydantic.Field(0.0, ge=0, le=1, description="warm-up fraction of steps")
+    seeds: int = pydantic.Field(3, ge=1, le=10_000,
+                                description="independent models per configuration")
+    test_prompts: int = pydantic.Field(4000, ge=1, le=10_000_000)
 
     def train_settings(self) -> TrainSettings:
         return TrainSettings(steps=self.steps, batch=self.batch, lr=self.lr,
                              weight_decay=self.weight_decay,
-                             log_every=max(1, min(100, self.steps)))
+                             log_every=max(1, min(100, self.steps)),
+                             schedule=self.schedule, warmup=self.warmup)
+
+
+class _EarlyStoppingFields(_TrainingFields):
+    eval_every: int = pydantic.Field(100, ge=1, le=1_000_000,
+                                     description="AdamW steps between validation checks")
+    patience: int = pydantic.Field(10, ge=1, le=100_000, description=(
+        "a member has reached its plateau after this many checks without improvement"))
+    min_delta: float = pydantic.Field(0.005, ge=0, lt=1, description=(
+        "an improvement is a relative fall of the validation error by more than this"))
+    val_prompts: int = pydantic.Field(2000, ge=1, le=1_000_000,
+                                      description="held-out validation prompts per member")
 
 
 def _float32(p: Prompts) -> Prompts:
@@ -75,7 +111,7 @@ def _float32(p: Prompts) -> Prompts:
 
 def _fit(cfg: TransformerConfig, datasets: list[Prompts], settings: _TrainingFields,
          ctx: RunContext) -> tuple[EnsembleTransformer, FixedDataset]:
-    """Train one member per dataset (float32, on ``ctx.device``)."""
+    """Train one member per dataset with AdamW (float32, on ``ctx.device``)."""
     gen = ctx.generator(1)
     model = EnsembleTransformer(cfg, len(datasets), generator=gen).to(ctx.device)
     data = FixedDataset([_float32(p) for p in datasets], cfg.token_format)
@@ -84,21 +120,67 @@ def _fit(cfg: TransformerConfig, datasets: list[Prompts], settings: _TrainingFie
     return model, data
 
 
+def _welch(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """``(mean(a) - mean(b), half-width)`` of the 95 % Welch t-interval of the difference."""
+    from scipy import stats
+
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return float(a.mean() - b.mean()), 0.0
+    df = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
+    return float(a.mean() - b.mean()), float(stats.t.ppf(0.975, df) * se)
+
+
+def _from_quantiles(estimate: float, lo: float, hi: float, low: float, high: float,
+                    detail: str) -> Evidence:
+    """Evidence that a quantity lies in ``[low, high]`` from its bootstrap interval
+    ``[lo, hi]``: holds if inside, fails if disjoint, inconclusive if it straddles an end."""
+    verdict: Any = ("holds" if lo >= low and hi <= high else
+                    "fails" if hi < low or lo > high else "inconclusive")
+    threshold = high if estimate >= (low + high) / 2 else low
+    return Evidence(verdict, estimate, (hi - lo) / 2, threshold, detail)
+
+
 # ---------------------------------------------------------------------------------------------
 class Fig5Settings(_TrainingFields):
     ds: list[int] = pydantic.Field(default_factory=lambda: [20, 40, 80])
     taus: list[float] = pydantic.Field(
         default_factory=lambda: [round(0.25 * i, 2) for i in range(1, 25)])
     architectures: list[str] = pydantic.Field(default_factory=lambda: list(ARCHITECTURES))
-    alpha: float = pydantic.Field(1.0, gt=0, description="context length / d")
-    rho: float = pydantic.Field(0.01, ge=0, description="label-noise variance")
+    alpha: float = pydantic.Field(1.0, gt=0, le=1000, description="context length / d")
+    rho: float = pydantic.Field(0.01, ge=0, le=100, description="label-noise variance")
+    optimizer: Literal["lbfgs", "adamw"] = pydantic.Field(
+        "lbfgs", description="full-batch L-BFGS to the criterion, or minibatch AdamW")
+    max_iter: int = pydantic.Field(2000, ge=1, le=1_000_000,
+                                   description="L-BFGS iterations (the most)")
+    loss_tol: float = pydantic.Field(1e-4, gt=0, le=1, description=(
+        "criterion: a member has converged when its training MSE is below this ..."))
+    grad_tol: float = pydantic.Field(2e-3, gt=0, le=1, description=(
+        "... or the norm of its training-loss gradient is below this"))
+
+    @pydantic.field_validator("ds")
+    @classmethod
+    def _positive_ds(cls, v: list[int]) -> list[int]:
+        if not v or any(d < 1 or d > 4096 for d in v):
+            raise ValueError("ds must be a non-empty list of integers in [1, 4096]")
+        return v
+
+    @pydantic.field_validator("taus")
+    @classmethod
+    def _positive_taus(cls, v: list[float]) -> list[float]:
+        if len(v) < 3 or any(not (0 < t <= 1000) for t in v):
+            raise ValueError("taus must list at least 3 values in (0, 1000]")
+        return v
 
     @pydantic.field_validator("architectures")
     @classmethod
     def _known(cls, v: list[str]) -> list[str]:
         bad = [a for a in v if a not in ARCHITECTURES]
-        if bad:
-            raise ValueError(f"unknown architecture {bad[0]!r}; allowed: {list(ARCHITECTURES)}")
+        if bad or not v:
+            raise ValueError(f"unknown architecture {bad[0] if bad else None!r}; "
+                             f"allowed: {list(ARCHITECTURES)}")
         return v
 
 
@@ -118,6 +200,135 @@ def fit_peak_constant(peaks: pd.DataFrame) -> float:
     return float((peaks.n_peak.to_numpy(float) * d2).sum() / (d2 * d2).sum())
 
 
+def _seed_matrix(results: pd.DataFrame, arch: str, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(taus [T], errors [T, S])`` of one (architecture, d) panel (NaN where missing)."""
+    sub = results[(results.arch == arch) & (results.d == d)]
+    table = sub.pivot_table(index="tau", columns="trial", values="e_icl")
+    return table.index.to_numpy(float), table.to_numpy(float)
+
+
+def bootstrap_peaks(results: pd.DataFrame, arch: str, d: int, draws: int = 400,
+                    seed: int = 0) -> np.ndarray:
+    """``[draws]`` values of ``tau_peak`` with the seeds resampled with replacement (at every τ
+    independently: members at different τ are independent models)."""
+    taus, err = _seed_matrix(results, arch, d)
+    rng = np.random.default_rng(seed)
+    S = err.shape[1]
+    idx = rng.integers(0, S, size=(draws, err.shape[0], S))
+    means = np.nanmean(np.take_along_axis(err[None], idx, axis=2), axis=2)
+    return taus[np.nanargmax(means, axis=1)]
+
+
+def peak_constants(results: pd.DataFrame, draws: int = 400) -> pd.DataFrame:
+    """Per architecture: ``c`` (least squares over d) and its 95 % bootstrap interval."""
+    rows = []
+    for arch, sub in results.groupby("arch"):
+        ds = sorted(int(d) for d in sub.d.unique())
+        peaks = peak_table(sub)
+        boot = np.stack([bootstrap_peaks(sub, arch, d, draws, seed=i)
+                         for i, d in enumerate(ds)], axis=1)          # [draws, D]
+        d2 = np.asarray(ds, float) ** 2
+        cs = (boot * d2**2).sum(1) / (d2**2).sum()
+        rows.append({"arch": arch, "c": fit_peak_constant(peaks),
+                     "c_lo": float(np.quantile(cs, 0.025)),
+                     "c_hi": float(np.quantile(cs, 0.975)), "n_d": len(ds)})
+    return pd.DataFrame(rows)
+
+
+def _check_peak_significant(data: ClaimData) -> Evidence:
+    """Per panel: log test error at ``tau_peak`` minus at each end of the grid, Welch 95 %."""
+    res = data.results
+    evidence = []
+    for (arch, d), sub in res.groupby(["arch", "d"]):
+        taus, err = _seed_matrix(sub, arch, d)
+        k = int(np.nanargmax(np.nanmean(err, axis=1)))
+        for end in (0, len(taus) - 1):
+            what = f"{arch} d={d}: log e(tau_peak={taus[k]:g}) - log e(tau={taus[end]:g})"
+            if k == end:
+                evidence.append(Evidence("fails", 0.0, 0.0, 0.0, what + ": peak at the end"))
+                continue
+            diff, half = _welch(np.log(err[k][np.isfinite(err[k])]),
+                                np.log(err[end][np.isfinite(err[end])]))
+            evidence.append(decide(diff, half, 0.0, ">", what + ", Welch 95 % interval > 0"))
+    return all_of(evidence, "peak above both ends")
+
+
+def _peak_spread(tau_peaks: np.ndarray, d2: np.ndarray) -> np.ndarray:
+    """``max_d |c_d / c - 1|`` per row of ``tau_peaks [draws, D]`` (``c_d = n_peak / d²`` is
+    ``tau_peak``; ``c`` the least-squares fit of ``n_peak = c d²``)."""
+    c = (tau_peaks * d2**2).sum(1, keepdims=True) / (d2**2).sum()
+    return np.abs(tau_peaks / c - 1).max(1)
+
+
+def _check_peak_constant(data: ClaimData) -> Evidence:
+    """Per architecture: max over d of ``|c_d / c - 1|`` < 0.3 (bootstrap 95 % interval)."""
+    res = data.results
+    evidence = []
+    for arch, sub in res.groupby("arch"):
+        ds = sorted(int(d) for d in sub.d.unique())
+        if len(ds) < 2:
+            continue
+        d2 = np.asarray(ds, float) ** 2
+        observed = np.array([[float(peak_table(sub).set_index("d").tau_peak[d]) for d in ds]])
+        boot = np.stack([bootstrap_peaks(sub, arch, d, seed=i) for i, d in enumerate(ds)], 1)
+
+        est = float(_peak_spread(observed, d2)[0])
+        lo, hi = np.quantile(_peak_spread(boot, d2), [0.025, 0.975])
+        what = (f"{arch}: max_d |c_d/c - 1| over d={ds} (tau_peak={observed[0].tolist()}), "
+                f"seed-bootstrap 95 % interval, claim < 0.3")
+        verdict: Any = "holds" if hi < 0.3 else "fails" if lo >= 0.3 else "inconclusive"
+        evidence.append(Evidence(verdict, est, float(hi - lo) / 2, 0.3, what))
+    return all_of(evidence, "n_peak = c d^2")
+
+
+def _check_linear_peak_range(data: ClaimData) -> Evidence:
+    """Linear attention: tau_peak in [0.75, 1.5] at every d (seed-bootstrap 95 % interval)."""
+    res = data.results[data.results.arch == "linear"]
+    evidence = []
+    for d in sorted(res.d.unique()):
+        boot = bootstrap_peaks(res, "linear", int(d))
+        est = float(peak_table(res[res.d == d]).tau_peak.iloc[0])
+        lo, hi = np.quantile(boot, [0.025, 0.975])
+        evidence.append(_from_quantiles(est, float(lo), float(hi), 0.75, 1.5,
+                                        f"linear d={d}: tau_peak={est:g}, bootstrap 95 % "
+                                        f"interval [{lo:g}, {hi:g}], claim in [0.75, 1.5]"))
+    return all_of(evidence, "linear-attention peak")
+
+
+def _fig5_claims() -> tuple[Claim, ...]:
+    return (
+        Claim(
+            id="peak_above_both_ends",
+            statement=("For each architecture and d, the seed-mean test error is largest at an "
+                       "interior tau_peak and significantly above its values at both ends of "
+                       "the tau grid (double descent)."),
+            source="Lu et al. 2024, Fig. 5",
+            check=_check_peak_significant,
+            # the errors made to fall with tau: the maximum moves to the left end
+            counterexample=transform_column(
+                "e_icl", lambda f: f.groupby(["arch", "d", "trial"]).e_icl.transform("max")
+                / f.tau),
+            variants=("quick", "medium", "full")),
+        Claim(
+            id="n_peak_scales_as_d2",
+            statement=("n_peak / d^2 is the same across d within +-30 % for each architecture "
+                       "(n_peak = c d^2)."),
+            source="Lu et al. 2024, Fig. 5D",
+            check=_check_peak_constant,
+            # tau tripled at the largest d: the peak no longer scales as d^2
+            counterexample=transform_column(
+                "tau", lambda f: f.tau * np.where(f.d == f.d.max(), 3.0, 1.0)),
+            variants=("quick", "medium", "full")),
+        Claim(
+            id="linear_peak_near_tau_1",
+            statement="For linear attention the peak lies at tau in [0.75, 1.5] at every d.",
+            source="Lu et al. 2024, Fig. 5A",
+            check=_check_linear_peak_range,
+            counterexample=transform_column("tau", lambda f: f.tau * 2.0),
+            variants=("quick", "medium", "full")),
+    )
+
+
 @register
 class LuFigure5(Experiment):
     name = "lu2024.fig5"
@@ -125,11 +336,19 @@ class LuFigure5(Experiment):
     paper = "Lu, Letey, Zavatone-Veth, Maiti & Pehlevan 2024 (arXiv 2405.11751), Fig. 5"
     Settings = Fig5Settings
     needs_gpu_for_full = True
+    version = "2"
     variants = {
-        "quick": {"ds": [4, 8], "taus": [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0],
-                  "steps": 1500, "batch": 64, "lr": 3e-3, "seeds": 2, "test_prompts": 2000},
-        "full": {},
+        "quick": {"architectures": ["linear"], "ds": [8, 12],
+                  "taus": [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5], "seeds": 4,
+                  "max_iter": 500, "test_prompts": 2000},
+        "medium": {"ds": [8, 10, 12],
+                   "taus": [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 6.0],
+                   "seeds": 3, "max_iter": 500, "test_prompts": 2000},
+        "full": {"max_iter": 5000},
     }
+    smoke_overrides = {"ds": [3, 4], "taus": [0.5, 1.0, 2.0], "seeds": 2, "max_iter": 20,
+                       "test_prompts": 200}
+    claims = _fig5_claims()
 
     def points(self, s: Any) -> list[dict[str, Any]]:
         return [{"arch": a, "d": d} for a in s.architectures for d in s.ds]
@@ -146,13 +365,30 @@ class LuFigure5(Experiment):
         members = [(tau, seed) for tau in s.taus for seed in range(s.seeds)]
         datasets = [task.sample(max(1, round(tau * d * d)), gen, kind="pretrain")
                     for tau, _ in members]
-        model, data = _fit(ARCHITECTURES[point["arch"]](d), datasets, s, ctx)
-        train_loss = data.full_loss(model).cpu()
+        cfg = ARCHITECTURES[point["arch"]](d)
+        if s.optimizer == "adamw":
+            model, data = _fit(cfg, datasets, s, ctx)
+            train_loss = data.full_loss(model).cpu()
+            report = None
+        else:
+            model = EnsembleTransformer(cfg, len(members), generator=ctx.generator(1))
+            model = model.to(ctx.device)
+            data = FixedDataset([_float32(p) for p in datasets], cfg.token_format)
+            with single_thread_if_tiny(ctx.device, cfg.width):
+                report = train_lbfgs(model, data, max_iter=s.max_iter, loss_tol=s.loss_tol,
+                                     grad_tol=s.grad_tol)
+            train_loss = report.train_loss
         test = _float32(task.sample(s.test_prompts, gen, kind="icl"))
         e_icl = evaluate_mse(model, test).cpu()
-        return [{"tau": tau, "trial": seed, "n": round(tau * d * d),
-                 "train_loss": float(train_loss[m]), "e_icl": float(e_icl[m])}
-                for m, (tau, seed) in enumerate(members)]
+        rows = []
+        for m, (tau, seed) in enumerate(members):
+            row = {"tau": tau, "trial": seed, "n": round(tau * d * d),
+                   "train_loss": float(train_loss[m]), "e_icl": float(e_icl[m])}
+            if report is not None:
+                row.update(grad_norm=float(report.grad_norm[m]),
+                           converged=bool(report.converged[m]), iters=int(report.steps[m]))
+            rows.append(row)
+        return rows
 
     def theory(self, s: Any) -> pd.DataFrame:
         tau = np.linspace(min(s.taus), max(s.taus), 400)
@@ -179,12 +415,16 @@ class LuFigure5(Experiment):
             label_axes(ax, "tau", "test error")
             legend(ax)
         ax = axes[0, -1]
+        consts = peak_constants(results) if not results.empty else pd.DataFrame()
         for arch in archs:
             pk = peaks[peaks.arch == arch]
             if pk.empty:
                 continue
-            c = fit_peak_constant(pk)
-            line = ax.plot(pk.d**2, pk.n_peak, "o", label=f"{ARCH_LABELS[arch]}: c={c:.2f}")
+            row = consts[consts.arch == arch].iloc[0]
+            c = row.c
+            line = ax.plot(pk.d**2, pk.n_peak, "o",
+                           label=f"{ARCH_LABELS[arch]}: c={c:.2f} [{row.c_lo:.2f}, "
+                                 f"{row.c_hi:.2f}]")
             grid = np.linspace(0, pk.d.max() ** 2 * 1.05, 10)
             ax.plot(grid, c * grid, ":", color=line[0].get_color())
         ax.set_title("interpolation peak")
@@ -197,23 +437,120 @@ class LuFigure5(Experiment):
                    theory: pd.DataFrame | None) -> pd.DataFrame | None:
         if results.empty:
             return None
-        peaks = peak_table(results)
-        rows = [{"curve": f"{ARCH_LABELS[a]} peak", "metric": "c in n_peak = c d^2",
-                 "value": fit_peak_constant(p), "n_points": len(p)}
-                for a, p in peaks.groupby("arch")]
+        rows = [{"curve": f"{ARCH_LABELS[r.arch]} peak",
+                 "metric": "c in n_peak = c d^2 (95 % bootstrap interval)",
+                 "value": r.c, "lo": r.c_lo, "hi": r.c_hi, "n_points": r.n_d}
+                for r in peak_constants(results).itertuples()]
         return pd.DataFrame(rows)
 
 
 # ---------------------------------------------------------------------------------------------
-class Fig6Settings(_TrainingFields):
-    d: int = pydantic.Field(20, ge=1)
+class Fig6Settings(_EarlyStoppingFields):
+    d: int = pydantic.Field(20, ge=1, le=4096)
     kappas: list[float] = pydantic.Field(
         default_factory=lambda: [0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0])
-    alpha: float = pydantic.Field(1.0, gt=0)
-    tau: float = pydantic.Field(10.0, gt=0)
-    rho: float = pydantic.Field(0.01, ge=0)
-    architecture: str = pydantic.Field("softmax2_mlp", description="one of " +
-                                       ", ".join(ARCHITECTURES))
+    alpha: float = pydantic.Field(1.0, gt=0, le=1000)
+    tau: float = pydantic.Field(10.0, gt=0, le=1000)
+    rho: float = pydantic.Field(0.01, ge=0, le=100)
+    architecture: Literal["linear", "softmax", "softmax2_mlp"] = pydantic.Field(
+        "softmax2_mlp", description="one of " + ", ".join(ARCHITECTURES))
+
+    @pydantic.field_validator("kappas")
+    @classmethod
+    def _positive_kappas(cls, v: list[float]) -> list[float]:
+        if len(v) < 3 or any(not (0 < k <= 1e6) for k in v):
+            raise ValueError("kappas must list at least 3 values in (0, 1e6]")
+        return v
+
+
+def _gtask_means(results: pd.DataFrame, method: str) -> pd.DataFrame:
+    """Per kappa: mean, standard error and count of g_task over seeds for ``method``."""
+    sub = results[results.method == method]
+    out = sub.groupby("kappa").g_task.agg(["mean", "std", "count"]).reset_index()
+    out["se"] = out["std"] / np.sqrt(out["count"])
+    return out
+
+
+def _check_gtask_falls(data: ClaimData) -> Evidence:
+    """Spearman(kappa, seed-mean g_task) <= -0.8; interval by resampling seeds."""
+    sub = data.results[data.results.method == "transformer"]
+    table = sub.pivot_table(index="kappa", columns="trial", values="g_task")
+    kap, g = table.index.to_numpy(float), table.to_numpy(float)
+    est = spearman(kap, np.nanmean(g, axis=1))
+    rng = np.random.default_rng(0)
+    idx = rng.integers(0, g.shape[1], size=(400, *g.shape))
+    boot = [spearman(kap, np.nanmean(np.take_along_axis(g, i, axis=1), axis=1)) for i in idx]
+    lo, hi = np.nanquantile(boot, [0.025, 0.975])
+    verdict: Any = "holds" if hi <= -0.8 else "fails" if lo > -0.8 else "inconclusive"
+    return Evidence(verdict, est, float(hi - lo) / 2, -0.8,
+                    f"Spearman of seed-mean g_task vs kappa over {kap.size} kappas, "
+                    f"seed-bootstrap 95 % interval [{lo:.3g}, {hi:.3g}], claim <= -0.8")
+
+
+def _check_memorises_like_dmmse(data: ClaimData) -> Evidence:
+    """kappa <= 0.5: transformer g_task >= dMMSE g_task - 2 standard errors of the gap."""
+    tr = _gtask_means(data.results, "transformer").set_index("kappa")
+    dm = _gtask_means(data.results, "dmmse").set_index("kappa")
+    evidence = []
+    for kappa in tr.index[tr.index <= 0.5]:
+        gap = float(tr.loc[kappa, "mean"] - dm.loc[kappa, "mean"])
+        se = float(math.hypot(tr.loc[kappa, "se"], dm.loc[kappa, "se"]))
+        verdict: Any = "holds" if gap >= -2 * se else "fails"
+        evidence.append(Evidence(verdict, gap, 2 * se, 0.0,
+                                 f"kappa={kappa:g}: g_task(transformer) - g_task(dMMSE) = "
+                                 f"{gap:.3g}, claim >= -2 SE = {-2 * se:.3g}"))
+    return all_of(evidence, "memorisation at kappa <= 0.5")
+
+
+def _check_generalises(data: ClaimData) -> Evidence:
+    """kappa >= 8: transformer g_task < 0.1 x dMMSE g_task (Welch 95 % interval < 0)."""
+    res = data.results
+    evidence = []
+    for kappa in sorted(k for k in res.kappa.unique() if k >= 8):
+        at = res[res.kappa == kappa]
+        tr = at[at.method == "transformer"].g_task.to_numpy(float)
+        dm = at[at.method == "dmmse"].g_task.to_numpy(float)
+        diff, half = _welch(tr, 0.1 * dm)
+        evidence.append(decide(diff, half, 0.0, "<",
+                               f"kappa={kappa:g}: g_task(transformer) - 0.1 g_task(dMMSE), "
+                               "Welch 95 % interval < 0"))
+    return all_of(evidence, "task generalisation at kappa >= 8")
+
+
+def _is_transformer(f: pd.DataFrame) -> pd.Series:
+    return f.method == "transformer"
+
+
+def _fig6_claims() -> tuple[Claim, ...]:
+    return (
+        Claim(id="gtask_falls_with_kappa",
+              statement=("The transformer's g_task = e_ICL - e_IDG falls with task diversity "
+                         "kappa (Spearman <= -0.8 over seed means)."),
+              source="Lu et al. 2024, Fig. 6",
+              check=_check_gtask_falls,
+              counterexample=transform_column(
+                  "g_task", lambda f: np.where(_is_transformer(f), f.kappa, f.g_task)),
+              variants=("quick", "full")),
+        Claim(id="memorises_at_low_kappa",
+              statement=("At kappa <= 0.5 the transformer memorises the task pool: its g_task "
+                         "is within two standard errors of dMMSE's or above it."),
+              source="Lu et al. 2024, Fig. 6",
+              check=_check_memorises_like_dmmse,
+              counterexample=transform_column(
+                  "g_task", lambda f: np.where(_is_transformer(f), 0.0, f.g_task)),
+              variants=("quick", "full")),
+        Claim(id="generalises_at_high_kappa",
+              statement=("At kappa >= 8 the transformer learns in context: its g_task is below "
+                         "0.1 x dMMSE's."),
+              source="Lu et al. 2024, Fig. 6",
+              check=_check_generalises,
+              # the transformer given the largest g_task measured at its kappa
+              counterexample=transform_column(
+                  "g_task", lambda f: np.where(_is_transformer(f),
+                                               f.groupby("kappa").g_task.transform("max"),
+                                               f.g_task)),
+              variants=("quick", "full")),
+    )
 
 
 @register
@@ -223,11 +560,16 @@ class LuFigure6(Experiment):
     paper = "Lu, Letey, Zavatone-Veth, Maiti & Pehlevan 2024 (arXiv 2405.11751), Fig. 6"
     Settings = Fig6Settings
     needs_gpu_for_full = True
+    version = "2"
     variants = {
-        "quick": {"d": 6, "kappas": [0.34, 0.67, 1.0, 2.0, 4.0, 8.0, 16.0], "steps": 2000,
-                  "batch": 64, "lr": 3e-3, "seeds": 2, "test_prompts": 2000},
-        "full": {"d": 40, "kappas": [0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 6.7]},
+        "quick": {"d": 6, "kappas": [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0], "steps": 4000,
+                  "batch": 64, "lr": 3e-3, "schedule": "cosine", "warmup": 0.05,
+                  "seeds": 3, "test_prompts": 4000, "eval_every": 100, "patience": 8},
+        "full": {"d": 40, "kappas": [0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0]},
     }
+    smoke_overrides = {"d": 3, "kappas": [0.5, 2.0, 8.0], "steps": 30, "seeds": 2,
+                       "test_prompts": 200, "val_prompts": 100, "eval_every": 10}
+    claims = _fig6_claims()
 
     def points(self, s: Any) -> list[dict[str, Any]]:
         return [{"d": s.d, "arch": s.architecture}]
@@ -241,7 +583,7 @@ class LuFigure6(Experiment):
         ell = max(1, round(s.alpha * d))
         gen = ctx.generator()
         members = [(kappa, seed) for kappa in s.kappas for seed in range(s.seeds)]
-        tasks, pools, datasets = [], [], []
+        tasks, pools, datasets, vals = [], [], [], []
         for kappa, _ in members:
             task = InContextRegression(d=d, context_len=ell, rho=s.rho,
                                        k=max(1, round(kappa * d)), task_norm="gaussian",
@@ -251,7 +593,19 @@ class LuFigure6(Experiment):
             pools.append(pool)
             datasets.append(task.sample(max(1, round(s.tau * d * d)), gen, kind="pretrain",
                                         pool=pool))
-        model, _ = _fit(ARCHITECTURES[point["arch"]](d), datasets, s, ctx)
+            # held out, from the pretraining distribution (pool tasks, fresh contexts)
+            vals.append(_float32(task.sample(s.val_prompts, gen, kind="pretrain", pool=pool)))
+        cfg = ARCHITECTURES[point["arch"]](d)
+        model = EnsembleTransformer(cfg, len(members), generator=ctx.generator(1))
+        model = model.to(ctx.device)
+        data = FixedDataset([_float32(p) for p in datasets], cfg.token_format)
+        val_data = FixedDataset(vals, cfg.token_format)
+        train_gen = ctx.generator(2)
+        with single_thread_if_tiny(ctx.device, cfg.width):
+            report = train_early_stopping(
+                model, lambda _: data.minibatch(s.batch, train_gen), s.train_settings(),
+                (val_data.tokens, val_data.targets), eval_every=s.eval_every,
+                patience=s.patience, min_delta=s.min_delta)
         rows = []
         for m, ((kappa, seed), task, pool) in enumerate(zip(members, tasks, pools,
                                                             strict=True)):
@@ -262,11 +616,14 @@ class LuFigure6(Experiment):
                 errs[f"e_{kind}"] = float(((pred - test.y_q) ** 2).mean())
                 dm = dmmse_predict(test, pool, s.rho)
                 errs[f"dmmse_{kind}"] = float(((dm - test.y_q) ** 2).mean())
-            rows.append({"kappa": kappa, "k": pool.shape[0], "trial": seed, "method":
-                         "transformer", "e_icl": errs["e_icl"], "e_idg": errs["e_idg"],
-                         "g_task": errs["e_icl"] - errs["e_idg"]})
-            rows.append({"kappa": kappa, "k": pool.shape[0], "trial": seed, "method": "dmmse",
-                         "e_icl": errs["dmmse_icl"], "e_idg": errs["dmmse_idg"],
+            common = {"kappa": kappa, "k": pool.shape[0], "trial": seed}
+            rows.append({**common, "method": "transformer", "e_icl": errs["e_icl"],
+                         "e_idg": errs["e_idg"], "g_task": errs["e_icl"] - errs["e_idg"],
+                         "val_error": float(report.val_error[m]),
+                         "stop_step": int(report.steps[m]),
+                         "converged": bool(report.converged[m])})
+            rows.append({**common, "method": "dmmse", "e_icl": errs["dmmse_icl"],
+                         "e_idg": errs["dmmse_idg"],
                          "g_task": errs["dmmse_icl"] - errs["dmmse_idg"]})
         return rows
 
@@ -291,17 +648,111 @@ class LuFigure6(Experiment):
 
 
 # ---------------------------------------------------------------------------------------------
-class NoiseSettings(_TrainingFields):
-    d: int = pydantic.Field(10, ge=1)
-    alpha: float = pydantic.Field(2.0, gt=0)
-    rho: float = pydantic.Field(0.01, ge=0, description="label-noise variance in training")
-    contexts: int = pydantic.Field(100000, ge=1, description="pretraining contexts (shared)")
+class NoiseSettings(_EarlyStoppingFields):
+    d: int = pydantic.Field(10, ge=1, le=4096)
+    alpha: float = pydantic.Field(2.0, gt=0, le=1000, description="context length / d")
+    rho: float = pydantic.Field(0.01, ge=0, le=100,
+                                description="variance of the context-label noise in training")
+    important: int = pydantic.Field(2, ge=1, le=4096, description=(
+        "number of important input directions (large eigenvalue of the input covariance)"))
+    lam_important: float = pydantic.Field(1.0, gt=0, le=1e6,
+                                          description="input variance along important ones")
+    lam_other: float = pydantic.Field(0.2, gt=0, le=1e6,
+                                      description="input variance along the other directions")
     sizes: list[list[int]] = pydantic.Field(
-        default_factory=lambda: [[1, 16, 1], [2, 32, 2], [4, 64, 4], [6, 128, 8]],
-        description="model sizes as [n_layers, width, n_heads]")
+        default_factory=lambda: [[1, 4, 1], [1, 8, 2], [2, 32, 2], [4, 64, 4]],
+        description="model sizes as [n_layers, width, n_heads], smallest first")
     test_noise: list[float] = pydantic.Field(
-        default_factory=lambda: [0.0, 0.1, 0.25, 0.5, 1.0, 2.0],
+        default_factory=lambda: [0.0, 0.25, 0.5, 1.0, 2.0],
         description="variance of noise added to in-context labels at test")
+
+    @pydantic.field_validator("sizes")
+    @classmethod
+    def _valid_sizes(cls, v: list[list[int]]) -> list[list[int]]:
+        for size in v:
+            if len(size) != 3 or any(x < 1 or x > 100_000 for x in size) \
+                    or size[1] % size[2]:
+                raise ValueError(f"size {size} must be [n_layers, width, n_heads] of positive "
+                                 "integers with width a multiple of n_heads")
+        return v
+
+    @pydantic.field_validator("test_noise")
+    @classmethod
+    def _valid_noise(cls, v: list[float]) -> list[float]:
+        if len(v) < 2 or 0.0 not in v or any(not (0 <= x <= 1e6) for x in v):
+            raise ValueError("test_noise must list at least 2 variances in [0, 1e6], one 0")
+        return v
+
+    def task(self) -> SpectralRegressionTask:
+        """Prompts with ``important`` directions of variance ``lam_important`` and ``d -
+        important`` of variance ``lam_other``, in a random basis fixed by ``seed``."""
+        from iclab.seeding import torch_generator
+
+        if self.important > self.d:
+            raise ParameterError("important", self.important, f"at most d={self.d}")
+        lam = [self.lam_important] * self.important + [self.lam_other] * (self.d - self.important)
+        basis = random_orthogonal(self.d, torch_generator(self.seed + 7, "cpu")).numpy()
+        return SpectralRegressionTask(eigenvalues=tuple(lam), n=max(1, round(self.alpha * self.d)),
+                                      basis=basis, label_noise2=self.rho)
+
+
+def noise_slopes(results: pd.DataFrame) -> pd.DataFrame:
+    """Per (size, seed): least-squares slope of error against the test noise variance σ²."""
+    rows = []
+    for (params, trial), sub in results.groupby(["params", "trial"]):
+        rows.append({"params": int(params), "trial": int(trial),
+                     "slope": slope(sub.sigma2, sub.error)})
+    return pd.DataFrame(rows)
+
+
+def _check_slope_rises(data: ClaimData) -> Evidence:
+    """Each size step: slope(larger) - slope(smaller) > 0 (Welch 95 % interval over seeds)."""
+    sl = noise_slopes(data.results)
+    params = sorted(sl.params.unique())
+    evidence = []
+    for small, large in zip(params[:-1], params[1:], strict=True):
+        diff, half = _welch(sl[sl.params == large].slope, sl[sl.params == small].slope)
+        evidence.append(decide(diff, half, 0.0, ">",
+                               f"slope({large} params) - slope({small} params), Welch 95 % "
+                               "interval > 0"))
+    return all_of(evidence, "noise sensitivity rises with size")
+
+
+def _check_clean_not_worse(data: ClaimData) -> Evidence:
+    """Each size step at σ² = 0: error(larger) - error(smaller) < 5 % of error(smaller)."""
+    clean = data.results[data.results.sigma2 == 0]
+    params = sorted(clean.params.unique())
+    evidence = []
+    for small, large in zip(params[:-1], params[1:], strict=True):
+        a = clean[clean.params == large].error.to_numpy(float)
+        b = clean[clean.params == small].error.to_numpy(float)
+        diff, half = _welch(a, b)
+        margin = 0.05 * float(b.mean())
+        evidence.append(decide(diff, half, margin, "<",
+                               f"clean error({large} params) - error({small} params), Welch "
+                               f"95 % interval < 5 % of the smaller's error"))
+    return all_of(evidence, "larger not worse on clean prompts")
+
+
+def _shi_claims() -> tuple[Claim, ...]:
+    return (
+        Claim(id="noise_slope_rises_with_size",
+              statement=("The slope of test error in the in-context label-noise variance "
+                         "rises with model size: larger models are more sensitive to noise in "
+                         "the context."),
+              source="Shi et al. 2024 (transformer analogue, ours)",
+              check=_check_slope_rises,
+              # the sizes' results reversed: the smallest model gets the largest's errors
+              counterexample=reverse_column("error", within=("sigma2", "trial")),
+              variants=("quick", "full")),
+        Claim(id="larger_not_worse_clean",
+              statement="Larger models are not worse on clean prompts.",
+              source="Shi et al. 2024 (transformer analogue, ours)",
+              check=_check_clean_not_worse,
+              counterexample=scale_column(
+                  "error", 1.5, lambda f: (f.sigma2 == 0) & (f.params == f.params.max())),
+              variants=("quick", "full")),
+    )
 
 
 @register
@@ -311,11 +762,16 @@ class ShiTransformerNoise(Experiment):
     paper = "Shi, Wei, Xu & Liang 2024 (arXiv 2405.19592), transformer analogue"
     Settings = NoiseSettings
     needs_gpu_for_full = True
+    version = "2"
     variants = {
-        "quick": {"d": 5, "contexts": 4000, "sizes": [[1, 8, 1], [2, 32, 2], [3, 64, 4]],
-                  "steps": 1500, "batch": 64, "lr": 2e-3, "seeds": 3, "test_prompts": 2000},
-        "full": {},
+        "quick": {"d": 8, "sizes": [[1, 4, 1], [1, 8, 2], [2, 32, 2]], "steps": 6000,
+                  "batch": 64, "lr": 2e-3, "seeds": 3, "test_prompts": 4000,
+                  "eval_every": 100, "patience": 10},
+        "full": {"steps": 100000, "seeds": 5},
     }
+    smoke_overrides = {"d": 4, "sizes": [[1, 4, 1], [1, 8, 2]], "steps": 30, "seeds": 2,
+                       "test_prompts": 200, "val_prompts": 100, "eval_every": 10}
+    claims = _shi_claims()
 
     def points(self, s: Any) -> list[dict[str, Any]]:
         return [{"n_layers": L, "width": w, "n_heads": h} for L, w, h in s.sizes]
@@ -327,24 +783,36 @@ class ShiTransformerNoise(Experiment):
                   ctx: RunContext) -> list[dict[str, Any]]:
         from iclab.seeding import torch_generator
 
-        task = InContextRegression(d=s.d, context_len=max(1, round(s.alpha * s.d)),
-                                   rho=s.rho, k=None, task_norm="gaussian")
-        # The same data for every size: the data seed ignores the point (model size).
-        data_gen = torch_generator(s.seed, ctx.device)
-        datasets = [task.sample(s.contexts, data_gen, kind="pretrain")
-                    for _ in range(s.seeds)]
+        task = s.task()
         cfg = TransformerConfig(d=s.d, n_layers=point["n_layers"], width=point["width"],
                                 n_heads=point["n_heads"])
-        model, _ = _fit(cfg, datasets, s, ctx)
+        # the same validation and test prompts for every size (the seed ignores the point)
+        data_gen = torch_generator(s.seed, ctx.device)
+        val = task.sample(s.val_prompts, data_gen)
+        clean = task.sample(s.test_prompts, data_gen)
+        noisy = {sigma2: add_label_noise(clean, sigma2, data_gen) if sigma2 > 0 else clean
+                 for sigma2 in s.test_noise}
+        gen = ctx.generator(2)
+        model = EnsembleTransformer(cfg, s.seeds, generator=ctx.generator(1)).to(ctx.device)
+
+        def batch(_: int) -> tuple[Any, Any]:  # fresh prompts every step (online)
+            p = task.sample(s.batch * s.seeds, gen)
+            tokens = prompt_tokens(p, cfg.token_format).view(s.seeds, s.batch, -1, s.d + 1)
+            return tokens, p.y_q.view(s.seeds, s.batch)
+
+        with single_thread_if_tiny(ctx.device, cfg.width):
+            report = train_early_stopping(model, batch, s.train_settings(),
+                                          (prompt_tokens(val, cfg.token_format), val.y_q),
+                                          eval_every=s.eval_every, patience=s.patience,
+                                          min_delta=s.min_delta)
         n_params = sum(p[0].numel() for p in model.parameters())
-        clean = task.sample(s.test_prompts, data_gen, kind="icl")
-        target = (clean.x_q * clean.w).sum(-1)  # noiseless query label
         rows = []
-        for sigma2 in s.test_noise:
-            noisy = add_label_noise(clean, sigma2, data_gen) if sigma2 > 0 else clean
-            err = evaluate_mse(model, _float32(noisy), target.float()).cpu()
+        for sigma2, prompts in noisy.items():
+            err = evaluate_mse(model, prompts, clean.y_q).cpu()
             rows += [{"sigma2": sigma2, "trial": seed, "params": n_params,
-                      "error": float(err[seed])} for seed in range(s.seeds)]
+                      "error": float(err[seed]), "val_error": float(report.val_error[seed]),
+                      "stop_step": int(report.steps[seed]),
+                      "converged": bool(report.converged[seed])} for seed in range(s.seeds)]
         return rows
 
     def plot(self, s: Any, results: pd.DataFrame, theory: pd.DataFrame | None) -> Any:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 from collections.abc import Callable
 
 import torch
@@ -26,7 +27,13 @@ import torch
 from iclab.devices import cpu_single_thread
 from iclab.models.transformer import EnsembleTransformer, prompt_tokens
 from iclab.tasks.prompts import Prompts
-from iclab.validation import check_int, check_nonnegative, check_positive
+from iclab.validation import (
+    check_choice,
+    check_in_range,
+    check_int,
+    check_nonnegative,
+    check_positive,
+)
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # tokens [M, B, L, d+1], targets [M, B]
 
@@ -45,6 +52,8 @@ class TrainSettings:
     weight_decay: float = 1e-4
     log_every: int = 50
     compile: bool = False
+    schedule: str = "constant"
+    warmup: float = 0.0
 
     def __post_init__(self) -> None:
         check_int("steps", self.steps)
@@ -52,6 +61,22 @@ class TrainSettings:
         check_positive("lr", self.lr)
         check_nonnegative("weight_decay", self.weight_decay)
         check_int("log_every", self.log_every)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_in_range("warmup", self.warmup, 0.0, 1.0)
+
+    def lr_factor(self, step: int) -> float:
+        """Multiplier of ``lr`` at ``step``: 1 (``constant``), or a linear warm-up over the
+        first ``warmup · steps`` steps followed by a cosine decay to 0 (``cosine``)."""
+        if self.schedule == "constant":
+            return 1.0
+        n_warm = int(self.warmup * self.steps)
+        if step < n_warm:
+            return (step + 1) / n_warm
+        frac = (step - n_warm) / max(1, self.steps - n_warm)
+        return 0.5 * (1.0 + math.cos(math.pi * frac))
+
+
+SCHEDULES: tuple[str, ...] = ("constant", "cosine")
 
 
 class FixedDataset:
@@ -125,6 +150,9 @@ def train(model: EnsembleTransformer, next_batch: Callable[[int], Batch],
     n_logs = settings.steps // settings.log_every
     history = torch.zeros(n_logs, model.members, device=device)
     for step in range(settings.steps):
+        if settings.schedule != "constant":
+            for group in opt.param_groups:
+                group["lr"] = settings.lr * settings.lr_factor(step)
         tokens, targets = next_batch(step)
         per_member = ((forward(tokens) - targets) ** 2).mean(dim=1)
         opt.zero_grad(set_to_none=True)
@@ -146,3 +174,158 @@ def evaluate_mse(model: EnsembleTransformer, prompts: Prompts,
         pred = model.predict(prompts)
     y = prompts.y_q if target is None else target
     return ((pred - y.unsqueeze(0)) ** 2).mean(dim=1)
+
+
+# ---- training to a stated criterion ------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class FitReport:
+    """Per-member outcome of a training run with a stopping criterion (all ``[M]``, on CPU).
+
+    Attributes:
+        train_loss: final full-batch training MSE.
+        grad_norm: final norm of the member's gradient of its own training MSE.
+        converged: whether the member met the criterion (see the trainer's docstring).
+        steps: optimiser iterations (or AdamW steps) the member trained for.
+        val_error: best validation MSE (early stopping only; NaN otherwise).
+    """
+
+    train_loss: torch.Tensor
+    grad_norm: torch.Tensor
+    converged: torch.Tensor
+    steps: torch.Tensor
+    val_error: torch.Tensor
+
+
+def member_grad_norms(model: EnsembleTransformer) -> torch.Tensor:
+    """``[M]`` norms of each member's gradient (parameters carry a leading member axis)."""
+    total = torch.zeros(model.members, device=next(model.parameters()).device)
+    for p in model.parameters():
+        if p.grad is not None:
+            total += p.grad.detach().reshape(model.members, -1).pow(2).sum(dim=1)
+    return total.sqrt()
+
+
+def _full_batch_losses(model: EnsembleTransformer, data: FixedDataset) -> torch.Tensor:
+    """``[M]`` training MSE of each member on its own (padded) dataset, with gradients."""
+    pred = model(data.tokens)
+    valid = (torch.arange(data.tokens.shape[1], device=pred.device).unsqueeze(0)
+             < data.sizes.unsqueeze(1))
+    return (((pred - data.targets) ** 2) * valid).sum(dim=1) / data.sizes
+
+
+def train_lbfgs(model: EnsembleTransformer, data: FixedDataset, max_iter: int = 1000,
+                loss_tol: float = 1e-4, grad_tol: float = 1e-4, check_every: int = 25,
+                history_size: int = 50) -> FitReport:
+    r"""Full-batch L-BFGS (strong-Wolfe line search) on the sum of the members' training MSEs.
+
+    Each member minimises :math:`L_m(\theta_m)=\frac1{P_m}\sum_{\mu\le P_m}(\hat y_m(Z^\mu)-
+    y^\mu)^2` over its own dataset; the members' parameters are disjoint, so the summed
+    objective has the same minimisers, but the line search and the curvature pairs are
+    shared (the members' trajectories are coupled, unlike AdamW's).
+
+    **Criterion**, checked every ``check_every`` iterations: member ``m`` has converged when it
+    interpolates (``L_m <= loss_tol``) or sits at a stationary point
+    (``‖∇_{θ_m} L_m‖ <= grad_tol``). Training stops when every member has converged, after
+    ``max_iter`` iterations, or when L-BFGS itself stalls; non-converged members are flagged
+    in the returned :class:`FitReport` (``converged=False``).
+    """
+    check_int("max_iter", max_iter)
+    check_int("check_every", check_every)
+    check_positive("loss_tol", loss_tol)
+    check_positive("grad_tol", grad_tol)
+    opt = torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=check_every,
+                            history_size=history_size, tolerance_grad=0.0,
+                            tolerance_change=0.0, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad(set_to_none=False)
+        loss = _full_batch_losses(model, data).sum()
+        loss.backward()
+        return loss
+
+    done, previous = 0, math.inf
+    while True:
+        losses = _full_batch_losses(model, data)
+        opt.zero_grad(set_to_none=False)
+        losses.sum().backward()
+        grads = member_grad_norms(model)
+        losses = losses.detach()
+        ok = (losses <= loss_tol) | (grads <= grad_tol)
+        total = float(losses.sum())
+        stalled = not math.isfinite(total) or total >= previous * (1 - 1e-7)
+        if bool(ok.all()) or done >= max_iter or stalled:
+            break
+        previous = total
+        opt.step(closure)
+        done += check_every
+    M = model.members
+    return FitReport(losses.cpu(), grads.cpu(), ok.cpu(), torch.full((M,), done),
+                     torch.full((M,), math.nan))
+
+
+def train_early_stopping(model: EnsembleTransformer, next_batch: Callable[[int], Batch],
+                         settings: TrainSettings, validation: Batch, eval_every: int = 100,
+                         patience: int = 10, min_delta: float = 1e-3) -> FitReport:
+    r"""AdamW (with ``settings``' schedule) until every member's validation error stops improving.
+
+    Every ``eval_every`` steps each member's MSE on the held-out ``validation`` batch
+    (tokens ``[B, L, d+1]`` and targets ``[B]`` shared by the members, or ``[M, B, L, d+1]``
+    and ``[M, B]``, one per member) is measured. A member
+    *improves* when its error falls below ``(1 - min_delta)`` times its best so far; its best
+    parameters are kept. Member ``m`` has **converged** (reached its plateau) once it has not
+    improved for ``patience`` consecutive evaluations; training stops when every member has,
+    or after ``settings.steps`` steps. At the end each member's best parameters are restored;
+    members still improving at ``settings.steps`` are flagged ``converged=False``.
+
+    Members keep training after they converge (the ensemble is one tensor program), but
+    their restored parameters are those of their best evaluation.
+    """
+    check_int("eval_every", eval_every)
+    check_int("patience", patience)
+    check_in_range("min_delta", min_delta, 0.0, 1.0)
+    device = next(model.parameters()).device
+    M = model.members
+    val_tokens, val_targets = validation
+    if val_tokens.dim() == 3:
+        val_tokens = val_tokens.unsqueeze(0).expand(M, *val_tokens.shape)
+    if val_targets.dim() == 1:
+        val_targets = val_targets.unsqueeze(0)
+    opt = torch.optim.AdamW(model.parameters(), lr=settings.lr,
+                            weight_decay=settings.weight_decay,
+                            fused=True if device.type == "cuda" else None)
+    best = torch.full((M,), math.inf, device=device)
+    best_step = torch.zeros(M, dtype=torch.long, device=device)
+    stale = torch.zeros(M, dtype=torch.long, device=device)
+    best_params = [p.detach().clone() for p in model.parameters()]
+    step = 0
+    for step in range(settings.steps + 1):
+        if step % eval_every == 0 or step == settings.steps:
+            with torch.no_grad():
+                err = ((model(val_tokens) - val_targets) ** 2).mean(dim=1)
+                better = err < best * (1 - min_delta)
+                best = torch.where(better, err, best)
+                best_step = torch.where(better, step, best_step)
+                stale = torch.where(better, 0, stale + 1)
+                for keep, p in zip(best_params, model.parameters(), strict=True):
+                    mask = better.view(M, *([1] * (p.dim() - 1)))
+                    keep.copy_(torch.where(mask, p.detach(), keep))
+            if bool((stale >= patience).all()) or step == settings.steps:
+                break
+        for group in opt.param_groups:
+            group["lr"] = settings.lr * settings.lr_factor(step)
+        tokens, targets = next_batch(step)
+        per_member = ((model(tokens) - targets) ** 2).mean(dim=1)
+        opt.zero_grad(set_to_none=True)
+        per_member.sum().backward()
+        opt.step()
+    with torch.no_grad():
+        for keep, p in zip(best_params, model.parameters(), strict=True):
+            p.copy_(keep)
+    tokens, targets = next_batch(step + 1)
+    model.zero_grad(set_to_none=True)
+    loss = ((model(tokens) - targets) ** 2).mean(dim=1)
+    loss.sum().backward()
+    grads = member_grad_norms(model)
+    model.zero_grad(set_to_none=True)
+    return FitReport(loss.detach().cpu(), grads.cpu(), (stale >= patience).cpu(),
+                     best_step.cpu(), best.cpu())

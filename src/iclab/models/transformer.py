@@ -170,16 +170,25 @@ class _Block(nn.Module):
         else:
             self.mlp = None
 
-    def attend(self, h: torch.Tensor) -> torch.Tensor:
-        """Multi-head attention on ``h [M, B, L, W]`` with M folded into the batch."""
+    def attend(self, h: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """Multi-head attention on ``h [M, B, L, W]`` with M folded into the batch.
+
+        ``last_only``: compute the output of the last (query) position only, ``[M, B, 1, W]``
+        (the last query attends to every key, so the causal mask drops out). This is exactly
+        the last row of the full output, at a fraction of the cost.
+        """
         M, B, L, W = h.shape
         H = self.cfg.n_heads
         q, k, v = (self.qkv(h).view(M * B, L, 3, H, W // H).permute(2, 0, 3, 1, 4))
+        if last_only:
+            q = q[:, :, -1:]
         if self.cfg.attention == "softmax":
-            out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            out = F.scaled_dot_product_attention(q, k, v, is_causal=not last_only)
+        elif last_only:
+            out = q @ (k.transpose(-1, -2) @ v) / math.sqrt(W // H)
         else:
             out = (q @ k.transpose(-1, -2)) @ v / math.sqrt(W // H)
-        return self.proj(out.transpose(1, 2).reshape(M, B, L, W))
+        return self.proj(out.transpose(1, 2).reshape(M, B, q.shape[2], W))
 
     def feed_forward(self, h: torch.Tensor) -> torch.Tensor:
         assert self.mlp is not None
@@ -187,12 +196,21 @@ class _Block(nn.Module):
             return self.mlp[0](h)
         return self.mlp[1](F.gelu(self.mlp[0](h)))
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """``h [M, B, L, W] → [M, B, L, W]``, or ``[M, B, 1, W]`` (the last position) when
+        ``last_only``."""
         cfg = self.cfg
-        sublayers = [(self.attend, self.norm1)]
+        sublayers = [(lambda x: self.attend(x, last_only), self.norm1)]
         if self.mlp is not None:
             sublayers.append((self.feed_forward, self.norm2))
-        for fn, norm in sublayers:
+        for i, (fn, norm) in enumerate(sublayers):
+            if i == 0 and last_only:
+                # the residual stream keeps only the last position from here on
+                out = fn(norm(h) if cfg.norm == "pre" and norm is not None else h)
+                h = h[:, :, -1:] + out if cfg.residual else out
+                if cfg.norm == "post" and norm is not None:
+                    h = norm(h)
+                continue
             if cfg.norm == "pre" and norm is not None:
                 out = fn(norm(h))
                 h = h + out if cfg.residual else out
@@ -229,8 +247,8 @@ class EnsembleTransformer(nn.Module):
         h = self.embed(tokens)
         if self.pos is not None:
             h = h + self.pos[:, None, : tokens.shape[-2]]
-        for block in self.blocks:
-            h = block(h)
+        for i, block in enumerate(self.blocks):
+            h = block(h, last_only=i == len(self.blocks) - 1)
         last = h[:, :, -1]
         if self.final_norm is not None:
             last = self.final_norm(last)

@@ -1,0 +1,157 @@
+"""The transformer experiments: settings, smoke runs, and their claims' checks on results built
+with a known answer (a check must say "holds" where the claim is true by construction and
+must not where it is false)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from iclab.claims import ClaimData
+from iclab.errors import ParameterError
+from iclab.experiments import all_experiments
+from iclab.experiments.transformers import (
+    LuFigure5,
+    LuFigure6,
+    ShiTransformerNoise,
+    bootstrap_peaks,
+    noise_slopes,
+    peak_constants,
+)
+
+
+def _claim(cls: type, claim_id: str):  # noqa: ANN202
+    return next(c for c in cls.claims if c.id == claim_id)
+
+
+def _fig5_results(peaks: dict[int, float], seeds: int = 5, seed: int = 0) -> pd.DataFrame:
+    """Double descent by construction: e = 1 + 6 exp(-(tau - peak)^2 / 0.08), times seed noise."""
+    rng = np.random.default_rng(seed)
+    taus = [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5]
+    rows = [{"arch": "linear", "d": d, "tau": t, "trial": s,
+             "e_icl": (1 + 6 * np.exp(-((t - p) ** 2) / 0.08)) * rng.lognormal(0, 0.1)}
+            for d, p in peaks.items() for t in taus for s in range(seeds)]
+    return pd.DataFrame(rows)
+
+
+def _data(results: pd.DataFrame, variant: str = "quick") -> ClaimData:
+    return ClaimData(settings=None, results=results, theory=None, variant=variant)
+
+
+def test_fig5_checks_on_a_known_double_descent() -> None:
+    good = _data(_fig5_results({8: 1.25, 12: 1.25}))
+    for cid in ("peak_above_both_ends", "n_peak_scales_as_d2", "linear_peak_near_tau_1"):
+        assert _claim(LuFigure5, cid).check(good).verdict == "holds", cid
+    # peak at 2.0 for d = 12: outside [0.75, 1.5] and 60 % off d = 8's
+    moved = _data(_fig5_results({8: 1.25, 12: 2.0}))
+    assert _claim(LuFigure5, "linear_peak_near_tau_1").check(moved).verdict == "fails"
+    assert _claim(LuFigure5, "n_peak_scales_as_d2").check(moved).verdict == "fails"
+    # monotone errors: no interior peak
+    flat = _fig5_results({8: 0.25, 12: 0.25})
+    assert _claim(LuFigure5, "peak_above_both_ends").check(_data(flat)).verdict == "fails"
+
+
+def test_peak_bootstrap_and_constant() -> None:
+    res = _fig5_results({8: 1.25, 12: 1.25})
+    boot = bootstrap_peaks(res, "linear", 8, draws=200)
+    assert boot.shape == (200,) and set(np.unique(boot)) <= {1.0, 1.25, 1.5}
+    consts = peak_constants(res).iloc[0]
+    assert consts.c == pytest.approx(1.25) and consts.c_lo <= 1.25 <= consts.c_hi
+
+
+def _fig6_results(memorise: float, generalise: float, seeds: int = 4) -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    rows = []
+    for kappa in (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0):
+        dm = 1.5 / (1 + 0.2 * kappa)
+        tr = memorise * dm if kappa <= 0.5 else generalise * dm / kappa
+        for s in range(seeds):
+            rows.append({"kappa": kappa, "trial": s, "method": "dmmse",
+                         "g_task": dm + rng.normal(0, 0.01)})
+            rows.append({"kappa": kappa, "trial": s, "method": "transformer",
+                         "g_task": tr + rng.normal(0, 0.01)})
+    return pd.DataFrame(rows)
+
+
+def test_fig6_checks_on_known_transitions() -> None:
+    good = _data(_fig6_results(memorise=1.0, generalise=0.2))
+    for claim in LuFigure6.claims:
+        assert claim.check(good).verdict == "holds", claim.id
+    no_memory = _data(_fig6_results(memorise=0.3, generalise=0.2))
+    assert _claim(LuFigure6, "memorises_at_low_kappa").check(no_memory).verdict == "fails"
+    stays = _data(_fig6_results(memorise=1.0, generalise=8.0))  # 8/kappa: 1 x dMMSE at 8
+    assert _claim(LuFigure6, "generalises_at_high_kappa").check(stays).verdict == "fails"
+
+
+def _shi_results(slopes: list[float], clean: list[float], seeds: int = 4) -> pd.DataFrame:
+    rng = np.random.default_rng(2)
+    rows = []
+    for params, (b, e0) in enumerate(zip(slopes, clean, strict=True)):
+        for s in range(seeds):
+            for sigma2 in (0.0, 0.5, 1.0, 2.0):
+                rows.append({"params": 100 * (params + 1), "trial": s, "sigma2": sigma2,
+                             "error": e0 + b * sigma2 + rng.normal(0, 0.005)})
+    return pd.DataFrame(rows)
+
+
+def test_shi_checks_on_known_sensitivities() -> None:
+    good = _data(_shi_results([0.1, 0.2, 0.3], [0.6, 0.4, 0.3]))
+    for claim in ShiTransformerNoise.claims:
+        assert claim.check(good).verdict == "holds", claim.id
+    sl = noise_slopes(good.results)
+    assert np.allclose(sl.groupby("params").slope.mean(), [0.1, 0.2, 0.3], atol=0.01)
+    flat = _data(_shi_results([0.2, 0.2, 0.1], [0.6, 0.4, 0.5]))
+    assert _claim(ShiTransformerNoise, "noise_slope_rises_with_size").check(flat).verdict \
+        == "fails"
+    assert _claim(ShiTransformerNoise, "larger_not_worse_clean").check(flat).verdict == "fails"
+
+
+@pytest.mark.parametrize("name, bad", [
+    ("lu2024.fig5", {"architectures": ["cosine"]}),
+    ("lu2024.fig5", {"taus": [1.0]}),
+    ("lu2024.fig5", {"optimizer": "sgd"}),
+    ("lu2024.fig6", {"kappas": [0.0, 1.0, 2.0]}),
+    ("lu2024.fig6", {"schedule": "linear"}),
+    ("shi2024.fig_transformer_noise", {"sizes": [[1, 6, 4]]}),
+    ("shi2024.fig_transformer_noise", {"test_noise": [0.5, 1.0]}),
+    ("shi2024.fig_transformer_noise", {"patience": 0}),
+])
+def test_bad_settings_are_parameter_errors(name: str, bad: dict) -> None:
+    key = next(iter(bad))
+    with pytest.raises(ParameterError, match=key):
+        all_experiments()[name]().make_settings("quick", bad)
+
+
+def test_important_directions_at_most_d() -> None:
+    s = ShiTransformerNoise().make_settings("quick", {"d": 3, "important": 4})
+    with pytest.raises(ParameterError, match="important"):
+        s.task()
+
+
+def test_spiked_task_has_the_stated_covariance() -> None:
+    import torch
+
+    task = ShiTransformerNoise().make_settings("quick", {"d": 5, "important": 2}).task()
+    x = task.sample(20000, torch.Generator().manual_seed(0), dtype=torch.float64).X
+    cov = torch.einsum("bnd,bne->de", x, x) / (x.shape[0] * x.shape[1])
+    eig = torch.linalg.eigvalsh(cov).flip(0).numpy()
+    assert np.allclose(eig, [1.0, 1.0, 0.2, 0.2, 0.2], atol=0.03)
+
+
+@pytest.mark.parametrize("name", ["lu2024.fig5", "lu2024.fig6",
+                                  "shi2024.fig_transformer_noise"])
+def test_smoke_run_records_training_diagnostics(name: str, tmp_path) -> None:
+    from iclab.engine import run_experiment
+
+    exp = all_experiments()[name]()
+    run = run_experiment(exp, "quick", exp.smoke_overrides, store=tmp_path / "s.sqlite")
+    res = run.results
+    # dMMSE rows have no training diagnostics
+    trained = res[res.method == "transformer"] if "method" in res else res
+    assert len(trained) and np.isfinite(trained.select_dtypes("number").to_numpy(float)).all()
+    wanted = {"lu2024.fig5": {"train_loss", "grad_norm", "converged"},
+              "lu2024.fig6": {"val_error", "stop_step", "converged"},
+              "shi2024.fig_transformer_noise": {"val_error", "stop_step", "converged"}}[name]
+    assert wanted <= set(res.columns)
+    exp.plot(run.settings, res, run.theory)
