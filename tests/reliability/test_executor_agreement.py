@@ -3,7 +3,9 @@
 Each unit runs with the same pinned torch intra-op thread count
 (:func:`iclab.engine.executors.unit_threads`) wherever it runs, so its arithmetic — the
 split of every parallel reduction included — is the same. Checked on one small experiment
-of each paper and on a toy whose rows record the thread count the unit saw.
+of each paper and on a toy whose rows record the thread count the unit saw. At d = 16, two of
+the five ``lu2024.fig1`` units below give different rows with 1 and with 2 threads, so the
+comparison would catch executors that ran them with different counts.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from iclab.engine.executors import UNIT_THREADS_ENV, unit_threads
 from iclab.errors import ParameterError
 
 SMALL: dict[str, dict[str, Any]] = {
-    "lu2024.fig1": {"d": 8, "trials": 1, "alphas": [1.0, 10.0], "taus": [0.5, 2.0],
+    "lu2024.fig1": {"d": 16, "trials": 1, "alphas": [1.0, 10.0], "taus": [0.5, 2.0],
                     "lams_c": [0.1], "taus_c": [0.5]},
     "li2024.fig_iid": {"d": 4, "ns": [4, 8], "seeds": 2, "steps": 20, "batch": 32,
                        "test_size": 200},
