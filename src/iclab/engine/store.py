@@ -27,7 +27,7 @@ from iclab.seeding import canonical_json
 from iclab.validation import check_writable_file
 
 F = TypeVar("F", bound=Callable[..., Any])
-_QUICK_CHECK_BYTES = 256 * 2**20
+_QUICK_CHECK_BYTES = 64 * 2**20
 
 
 def _hint(exc: BaseException) -> str:
