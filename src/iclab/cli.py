@@ -20,18 +20,58 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 from iclab._cli_errors import one_line_errors as _one_line_errors
 from iclab.errors import ICLabError, ParameterError
+
+_LLM_HELP = "In-context noise sensitivity of local LLMs."
+
+
+class _LazyGroup(TyperGroup):
+    """The top-level group; ``iclab llm`` is loaded (torch, transformers) only when used.
+
+    ``iclab --help`` lists ``llm`` from a placeholder; ``iclab llm ...`` imports
+    :mod:`iclab.llm.cli` and runs its real group.
+    """
+
+    _listing = False
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = super().list_commands(ctx)
+        return names if "llm" in names else [*names, "llm"]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name != "llm":
+            return super().get_command(ctx, name)
+        if self._listing:
+            return click.Command("llm", help=_LLM_HELP, short_help=_LLM_HELP)
+        try:
+            from iclab.llm.cli import llm_app
+        except ImportError:  # the llm extra is not installed
+            return None
+        command = typer.main.get_command(llm_app)
+        command.help = command.help or _LLM_HELP
+        return command
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
 
 app = typer.Typer(
     help="iclab: theory and experiments of in-context learning in stylised models.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=_LazyGroup,
 )
 theory_app = typer.Typer(help="Evaluate closed-form learning curves.", no_args_is_help=True)
 app.add_typer(theory_app, name="theory")
@@ -153,7 +193,7 @@ def run_cmd(
     chosen = executor or ("process" if workers > 1 else "local")
     ex = make_executor(chosen, workers=workers, address=address, gpu_fraction=gpu_fraction)
     res = run_experiment(exp, variant, overrides, store=store, executor=ex, device=device,
-                         progress=sys.stderr.isatty())
+                         progress=True)
     console.print(f"{exp.name} \\[{variant}]: {res.n_units} units, {res.n_computed} computed, "
                   f"{res.n_units - res.n_computed} reused from {store} "
                   f"({res.seconds:.1f} s); {len(res.results)} rows")
@@ -171,10 +211,10 @@ def run_cmd(
 
 
 def _write_figure(exp: Any, settings: Any, variant: str, results: Any, out: Path) -> list[Path]:
-    from iclab.figures import save_figure
+    from iclab.figures import figure_stem, save_figure
 
     fig = exp.plot(settings, results, exp.theory(settings))
-    return save_figure(fig, out / "figures", f"{exp.name}_{variant}")
+    return save_figure(fig, out / "figures", figure_stem(exp, settings, variant))
 
 
 _VERDICT_STYLE = {"holds": "green", "fails": "red", "inconclusive": "yellow"}
@@ -251,25 +291,71 @@ def plot_cmd(
     full: Annotated[bool, typer.Option("--full")] = False,
     variant_name: VariantOpt = None,
     set_: SetOpt = None,
+    hash_: Annotated[str | None, typer.Option(
+        "--hash", help="Settings hash (a prefix is enough) of a stored sweep to draw.")] = None,
     store: StoreOpt = DEFAULT_STORE_PATH,
     out: OutOpt = Path("results"),
 ) -> None:
     """Draw an experiment's figure from the store (theory computed afresh).
 
-    Example: ``iclab plot lu2024.fig1 --quick``
+    Finds what is stored: with one stored sweep of the variant it draws that one; with
+    several it lists them and asks for ``--set`` or ``--hash``.
+    Example: ``iclab plot lu2024.fig1 --quick`` or ``iclab plot lu2024.fig1 --hash 3fa2``
     """
     from iclab.engine import Store, load_results
     from iclab.experiments import get_experiment
 
     exp = get_experiment(name)
     variant = _variant(quick, full, variant_name)
-    settings = exp.make_settings(variant, parse_overrides(set_))
-    results = load_results(Store(store), exp, settings) if Path(store).exists() else None
+    overrides = parse_overrides(set_)
+    db = Store(store)
+    wanted = exp.make_settings(variant, overrides)
+    if hash_ is not None or not overrides:
+        variant, wanted = _stored_settings(db, exp, variant, hash_, wanted)
+    results = load_results(db, exp, wanted) if db.exists() else None
     if results is None or results.empty:
-        raise ICLabError(f"nothing stored for {name} [{variant}] in {store}; "
-                         f"run `iclab run {name} --{variant}` first")
-    paths = _write_figure(exp, settings, variant, results, out)
+        raise ICLabError(f"nothing stored for {name} [{variant}] with these settings in "
+                         f"{store}; run `iclab run {name} --{variant}` first")
+    paths = _write_figure(exp, wanted, variant, results, out)
     console.print("figure: " + ", ".join(map(str, paths)))
+
+
+def _stored_settings(db: Any, exp: Any, variant: str, hash_: str | None,
+                     default: Any) -> tuple[str, Any]:
+    """The one stored sweep ``iclab plot`` should draw (by ``--hash`` or the only one stored).
+
+    Without ``--hash``: the variant's own settings if stored, else the only stored sweep of the
+    variant; several → an error listing them. With ``--hash``: the sweep whose settings hash
+    starts with it (any variant).
+    """
+    from iclab.engine.runner import settings_hash
+    from iclab.figures import settings_diff
+
+    rows = db.settings_of(exp.name) if db.exists() else None
+    if rows is None or rows.empty:
+        return variant, default
+    stored = [r for r in rows.itertuples() if db.units(exp.name, r.settings_hash)]
+    if hash_ is not None:
+        found = [r for r in stored if r.settings_hash.startswith(hash_)]
+        if len(found) != 1:
+            known = ", ".join(r.settings_hash[:10] for r in stored) or "none"
+            raise ParameterError("hash", hash_, f"a prefix of one stored settings hash ({known})")
+        row = found[0]
+        return str(row.variant), exp.Settings(**json.loads(row.settings_json))
+    if any(r.settings_hash == settings_hash(exp, default) for r in stored):
+        return variant, default
+    mine = [r for r in stored if r.variant == variant]
+    if len(mine) == 1:
+        return variant, exp.Settings(**json.loads(mine[0].settings_json))
+    if len(mine) > 1:
+        lines = []
+        for r in mine:
+            diff = settings_diff(exp, exp.Settings(**json.loads(r.settings_json)), variant)
+            sets = " ".join(f"--set {k}={json.dumps(v)}" for k, v in diff.items())
+            lines.append(f"  --hash {r.settings_hash[:10]}   {sets}")
+        raise ICLabError(f"{len(mine)} settings of {exp.name} [{variant}] are stored; choose "
+                         "one with --set or --hash:\n" + "\n".join(lines))
+    return variant, default
 
 
 @app.command("export")
@@ -376,15 +462,27 @@ def theory_e_idg(tau: TauOpt, alpha: AlphaOpt, kappa: KappaOpt, rho: RhoOpt, lam
     _theory_value("e_idg", tau, alpha, kappa, rho, lam, as_json)
 
 
-def _mount_optional() -> None:
-    try:
-        from iclab.llm.cli import llm_app
-    except ImportError:  # the llm extra is not installed
-        return
-    app.add_typer(llm_app, name="llm", help="In-context noise sensitivity of local LLMs.")
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"iclab {version('iclab')}")
+        raise typer.Exit()
 
 
-_mount_optional()
+@app.callback()
+def _main_options(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="Print the installed iclab version and exit.")] = False,
+) -> None:
+    """iclab: theory and experiments of in-context learning in stylised models."""
+
+
+def main() -> None:
+    """Entry point of ``iclab`` and ``python -m iclab``."""
+    app(prog_name="iclab")
+
 
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    main()
