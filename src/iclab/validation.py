@@ -104,6 +104,11 @@ PositiveOrInf = Annotated[float, pydantic.Field(strict=True, gt=0)]
 UnitFloat = Annotated[float, pydantic.Field(strict=True, ge=0, le=1, allow_inf_nan=False)]
 #: any finite number
 FiniteFloat = Annotated[float, pydantic.Field(strict=True, allow_inf_nan=False)]
+_T = typing.TypeVar("_T")
+#: a grid given as a list with at least one entry, e.g. ``NonEmptyList[PositiveFloat]``
+NonEmptyList = Annotated[list[_T], pydantic.Field(min_length=1)]
+#: a grid given as a tuple with at least one entry, e.g. ``NonEmptyTuple[PositiveFloat]``
+NonEmptyTuple = Annotated[tuple[_T, ...], pydantic.Field(min_length=1)]
 
 
 def _is_number_type(annotation: Any) -> bool:
