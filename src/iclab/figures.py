@@ -104,6 +104,15 @@ SYMBOLS: dict[str, str] = {
 }
 
 _THEORY_GID = "iclab-theory"
+_ASSIGN = re.compile(r"(?<![\w\\$])(alpha|tau|kappa|rho|gamma|sigma2|lam|d|r|m|n|k|M|N)"
+                     r"\s*=\s*(-?\d+(?:\.\d+)?(?:[eE][+\-−]?\d+)?|inf|∞)(?![\w.])")
+
+
+def _value(text: str) -> str:
+    """A number for mathtext: ``inf`` → ``\\infty``, ``1e-05`` → ``10^{-5}``."""
+    if text in ("inf", "∞"):
+        return r"\infty"
+    return _SCI.sub(lambda m: _sci_to_math(m, True), text)
 _SCI = re.compile(r"(?<![\w.])(-?\d+(?:\.\d+)?)[eE]([+\-−]?\d+)(?![\w.])")
 _WORD = re.compile(r"\b(linear_attention|low_rank|bayes_ridge|dmmse|lowrank|lora|pgd|h3|lsa|LA)\b")
 
@@ -145,13 +154,17 @@ def pretty(text: str) -> str:
     out = []
     for piece in pieces:
         in_math = piece.startswith("$") and piece.endswith("$") and len(piece) > 1
-        piece = _SCI.sub(lambda m, im=in_math: _sci_to_math(m, im), piece)
-        if not in_math:
-            piece = _WORD.sub(lambda m: NAMES.get(m.group(1), m.group(1)), piece)
-            piece = re.sub(
-                r"(?<![\w\\$])(alpha|tau|kappa|rho|gamma|sigma2|lam)\s*=\s*([^\s,;]+)",
-                lambda m: f"${SYMBOLS[m.group(1)]} = {m.group(2).strip('$')}$", piece)
-        out.append(piece)
+        if in_math:
+            out.append(_SCI.sub(lambda m: _sci_to_math(m, True), piece))
+            continue
+        # Plain text: name=value first (its number goes into the same $…$), then numbers.
+        parts = re.split(r"(\$[^$]*\$)", _ASSIGN.sub(
+            lambda m: f"${SYMBOLS[m.group(1)]} = {_value(m.group(2))}$", piece))
+        for part in parts:
+            if not (part.startswith("$") and part.endswith("$") and len(part) > 1):
+                part = _SCI.sub(lambda m: _sci_to_math(m, False), part)
+                part = _WORD.sub(lambda m: NAMES.get(m.group(1), m.group(1)), part)
+            out.append(part)
     return "".join(out)
 
 

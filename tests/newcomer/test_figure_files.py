@@ -93,6 +93,10 @@ def test_numbers_and_code_names_in_the_papers_words() -> None:
     assert pretty("linear_attention") == "linear attention"
     assert pretty("kappa=0.5") == r"$\kappa = 0.5$"
     assert pretty("LARGE") == "LARGE"  # words that merely contain a code name stay
+    assert pretty("r=4 - r=2") == "$r = 4$ - $r = 2$"
+    assert pretty("lam=1e-05") == r"$\lambda = 10^{-5}$"
+    assert pretty("kappa=inf") == r"$\kappa = \infty$"
+    assert pretty("random=3") == "random=3"
 
 
 def test_legend_gets_a_theory_entry_and_readable_type(tmp_path: Path) -> None:
