@@ -218,8 +218,9 @@ def _sweep_block(store: Store, sweep: Sweep, exp: Any, settings_json: str, runs:
                           columns=["setting", "value"])
     run_log = runs[["started", "status", "n_computed", "n_units", "seconds", "executor",
                     "device", "code_version"]].assign(started=runs.started.map(_when))
-    context = guide(sweep.name, exp.title).deviation_context
-    d_note = _finite_d_note(settings)
+    g = guide(sweep.name, exp.title)
+    context = g.deviation_context
+    d_note = _finite_d_note(settings) if g.finite_d else ""
     context_html = (f"<p class='context'>{_esc(context)}{_esc(d_note)}</p>"
                     if (context or d_note) and sweep.worst_rel_dev is not None else "")
     parts += [

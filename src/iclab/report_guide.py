@@ -27,6 +27,9 @@ class FigureGuide:
     paper_figure: str
     look_for: str
     deviation_context: str = ""
+    #: Whether the theory is a d → ∞ limit compared with finite-d runs (the report then
+    #: states the finite-size scale 1/√d of each sweep).
+    finite_d: bool = False
 
 
 _FINITE_D = ("The theory is the d → ∞ limit; at finite d the experiment differs by corrections "
@@ -39,12 +42,12 @@ GUIDES: dict[str, FigureGuide] = {
         "a ridge λ > 0 removes the peak.",
         "The largest relative deviation sits next to τ = 1, where the ridgeless theory "
         "diverges: at finite d the peak is finite and slightly shifted, so points beside it "
-        "differ by O(1) in relative terms. " + _FINITE_D),
+        "differ by O(1) in relative terms. " + _FINITE_D, finite_d=True),
     "lu2024.fig2": FigureGuide(
         "Lu et al. Fig. 2",
         "At small task diversity κ the error is not monotone in the context length α: longer "
         "contexts can hurt before they help.",
-        _FINITE_D),
+        _FINITE_D, finite_d=True),
     "lu2024.fig3": FigureGuide(
         "Lu et al. Fig. 3",
         "Coloured where e(α) has an interior minimum (its α is the colour); grey where the "
@@ -55,7 +58,7 @@ GUIDES: dict[str, FigureGuide] = {
         "g_task drops from memorisation (large) to in-context learning (near 0) around κ = 1 "
         "for linear attention, while dMMSE keeps memorising the finite task set.",
         "The transition at κ ≈ 1 is sharp only as d → ∞; at finite d it is smoothed, so the "
-        "deviation is largest around κ = 1 and falls with d. " + _FINITE_D),
+        "deviation is largest around κ = 1 and falls with d. " + _FINITE_D, finite_d=True),
     "lu2024.fig5": FigureGuide(
         "Lu et al. Fig. 5",
         "Trained transformers show the same double descent in τ as linear attention, with the "

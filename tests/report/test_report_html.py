@@ -270,3 +270,29 @@ def test_report_loads_in_headless_chromium(report: tuple[Path, _Page], tmp_path:
         assert fig["column"] > 1000
         assert fig["shown"] >= 0.95 * min(fig["natural"], fig["column"])
         assert fig["caption"].strip()
+
+
+def test_deviation_against_d_and_paper_order() -> None:
+    """The d-scaling table fits dev ∝ d^-p by least squares in log-log; sections follow the
+    papers (Lu, Li, Shi, then studies), figures in natural order."""
+    import math
+
+    from iclab.report import Sweep, _d_scaling
+    from iclab.report_guide import paper_key
+
+    sweeps = []
+    for d, dev in ((32, 0.219), (16, 0.442), (8, 0.94)):  # newest first
+        sw = Sweep("lu2024.fig4", f"{d:064d}", "quick", f"lu2024-fig4-{d}")
+        sw.worst_rel_dev, sw.d_values = dev, [d]
+        sweeps.append(sw)
+    html = _d_scaling(sweeps)
+    x = [math.log(d) for d in (8, 16, 32)]
+    y = [math.log(v) for v in (0.94, 0.442, 0.219)]
+    mx, my = sum(x) / 3, sum(y) / 3
+    slope = sum((a - mx) * (b - my) for a, b in zip(x, y, strict=True)) / sum(
+        (a - mx) ** 2 for a in x)
+    assert f"p = {-slope:.2f}" in html and "shrinks" in html
+    assert _d_scaling(sweeps[:1]) == ""  # one d: no table
+    names = ["shi2024.fig_rank_noise", "toy.x", "li2024.fig_iid", "lu2024.fig10", "lu2024.fig2"]
+    assert sorted(names, key=paper_key) == ["lu2024.fig2", "lu2024.fig10", "li2024.fig_iid",
+                                            "shi2024.fig_rank_noise", "toy.x"]
