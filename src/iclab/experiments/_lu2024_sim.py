@@ -32,6 +32,8 @@ from iclab.theory.finite_d import exact_error, isotropic_moments, pool_moments
 #: entries per sampling chunk (contexts x (2d+2)) and per dMMSE prompt batch (B x l x d)
 _SAMPLE_CHUNK = 4_000_000
 _PROMPT_CHUNK = 4_000_000
+#: memory for one group of trials solved together by :func:`fit_trials` (bytes)
+_BATCH_BYTES = 2**30
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,12 +96,21 @@ def fit_trials(
     (:func:`iclab.fit.closed_form.fit_gamma_batched`: one batched PCG / dense / dual solve).
 
     Each trial draws exactly what :func:`fit_trial` draws with the same generator, so the
-    result equals ``[fit_trial(..., g) for g in generators]`` up to the solver tolerance."""
-    draws = [draw_sample(d, alpha, kappa, tau, rho, g, task_norm, balanced) for g in generators]
-    x, h, y = (torch.stack([dr[2][i] for dr in draws]) for i in range(3))
-    fit = fit_gamma_batched(x, h, y, lam, method=solver)
-    return [Trial(task, pool, fit.gamma[i], n, fit.method, fit.iterations)
-            for i, (task, pool, _, n) in enumerate(draws)]
+    result equals ``[fit_trial(..., g) for g in generators]`` up to the solver tolerance.
+    Trials are solved in groups whose samples and Gram/kernel matrices fit in about
+    ``_BATCH_BYTES`` (1 GiB)."""
+    n = sizes(d, alpha, kappa, tau, balanced)[2]
+    per_problem = 8 * n * (2 * d + 2) + 8 * min(n, d * (d + 1)) ** 2  # sample + Gram/kernel
+    group = max(1, _BATCH_BYTES // per_problem)
+    out: list[Trial] = []
+    for start in range(0, len(generators), group):
+        draws = [draw_sample(d, alpha, kappa, tau, rho, g, task_norm, balanced)
+                 for g in generators[start:start + group]]
+        x, h, y = (torch.stack([dr[2][i] for dr in draws]) for i in range(3))
+        fit = fit_gamma_batched(x, h, y, lam, method=solver)
+        out += [Trial(task, pool, fit.gamma[i], n_i, fit.method, fit.iterations)
+                for i, (task, pool, _, n_i) in enumerate(draws)]
+    return out
 
 
 def exact_errors(trial: Trial) -> dict[str, float]:
