@@ -451,7 +451,10 @@ class LiFigRAG(_LiExperiment):
 class _AlignmentVariants(_LiExperiment):
     curve_key = "alpha"
     variants: ClassVar[dict[str, dict[str, Any]]] = {
-        "quick": {**QUICK_SGD, "methods": ["linear_attention"]},
+        # Adam with batch 512 (isotropic law): with SGD and batch 128 the gradient noise left
+        # up to 1.2 % excess at alpha = 0.6 (3 of 15 models above 1 %)
+        "quick": {**QUICK, "methods": ["linear_attention"], "optimizer": "adam", "batch": 512,
+                  "steps": 1200},
         "full": {**SGD_RECIPE, "methods": ["linear_attention", "h3"]}}
 
     def points(self, settings: Any) -> list[dict[str, Any]]:
@@ -743,8 +746,14 @@ def drift_advantage(frame: pd.DataFrame) -> pd.DataFrame:
     return adv.rename("adv").reset_index()
 
 
+#: The claim's range: the theory's advantage rises steeply down to gamma = 0.9 (0, 5.1, 8.4 % at
+#: gamma = 1, .95, .9 for d = 4, n = 12) and then saturates (9.2 % at .8, 9.4 % at .85) and falls.
+ADVANTAGE_GAMMA_MIN = 0.9
+
+
 def _advantage_grows(data: Any) -> Any:
-    order = sorted(data.settings.gammas, reverse=True)
+    order = sorted((g for g in data.settings.gammas if g >= ADVANTAGE_GAMMA_MIN - 1e-9),
+                   reverse=True)
     return monotone_in("gamma", "adv", order, by=["n"], frame=drift_advantage)(data)
 
 
@@ -807,7 +816,7 @@ class LiFigH3Drift(_LiExperiment):
         Claim("advantage_grows_with_drift",
               "H3's advantage over linear attention, (risk_ATT - risk_H3) / risk_ATT*, grows as "
               "the task drifts faster, from gamma = 1 (no drift, no advantage) to each smaller "
-              "gamma of the grid.",
+              "gamma of the grid down to gamma = 0.9.",
               "Li et al. 2024 (H3 better on temporally heterogeneous data); the trend: ours",
               _advantage_grows,
               scale_column("risk", 0.0, lambda f: f["method"] == "h3")),
