@@ -29,7 +29,15 @@ from iclab.devices import resolve_device
 from iclab.errors import ParameterError
 from iclab.experiments.base import Experiment, ExperimentSettings, RunContext
 from iclab.experiments.registry import register
-from iclab.validation import check_choice, check_in_range, check_int
+from iclab.validation import (
+    NonEmptyList,
+    NonNegativeInt,
+    PositiveInt,
+    UnitFloat,
+    check_choice,
+    check_in_range,
+    check_int,
+)
 
 _CHAT_PATTERN = re.compile(r"chat|instruct|(^|[-_.])(it|sft|rlhf|dpo)($|[-_.])", re.IGNORECASE)
 
@@ -62,13 +70,13 @@ class NoiseSensitivitySettings(ExperimentSettings):
     labels: list[str] | None = None
     template: str | None = None
     noise: list[str] = ["label"]
-    p: list[float] = [0.0, 0.25, 0.5]
-    k: list[int] = [8]
-    seeds: int = 3
-    n_queries: int = 32
+    p: NonEmptyList[UnitFloat] = [0.0, 0.25, 0.5]
+    k: NonEmptyList[NonNegativeInt] = [8]
+    seeds: PositiveInt = 3
+    n_queries: PositiveInt = 32
     device: str = "cpu"
     dtype: str = "float32"
-    batch_size: int = 8
+    batch_size: PositiveInt = 8
     padding_side: Literal["left", "right"] = "left"
 
     @pydantic.field_validator("models", mode="before")

@@ -30,6 +30,13 @@ from iclab.experiments import _lu2024_claims as lc
 from iclab.experiments import _lu2024_sim as sim
 from iclab.experiments.base import Experiment, ExperimentSettings, RunContext
 from iclab.experiments.registry import register
+from iclab.validation import (
+    NonEmptyTuple,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    PositiveOrInf,
+)
 
 TaskNorm = Literal["sphere", "gaussian"]
 Solver = Literal["auto", "primal", "dual", "pcg"]
@@ -37,12 +44,12 @@ PAPER = "Lu, Letey, Zavatone-Veth, Maiti & Pehlevan 2024 (arXiv 2405.11751)"
 
 
 class _SimSettings(ExperimentSettings):
-    d: int = 100
-    trials: int = 10
+    d: PositiveInt = 100
+    trials: PositiveInt = 10
     task_norm: TaskNorm = "sphere"
     balanced: bool = True
     solver: Solver = "auto"
-    theory_points: int = 300
+    theory_points: PositiveInt = 300
 
 
 def _la_rows(s: _SimSettings, point: dict[str, Any], ctx: RunContext) -> tuple[sim.Trial, list]:
@@ -81,14 +88,14 @@ def _set_log_y(ax: Any) -> None:
 
 # ---- Figure 1 ----------------------------------------------------------------------------
 class Fig1Settings(_SimSettings):
-    rho: float = 0.01
-    kappa: float = 0.5
-    alphas: tuple[float, ...] = (1.0, 10.0, 100.0)
-    taus: tuple[float, ...] = (0.2, 0.5, 0.85, 1.15, 1.5, 2.0)
-    lam_ridgeless: float = 1e-5
-    alpha_c: float = 10.0
-    lams_c: tuple[float, ...] = (1e-5, 0.1, 1.0)
-    taus_c: tuple[float, ...] = (0.2, 0.5, 0.85, 1.0, 1.15, 1.5, 2.0)
+    rho: NonNegativeFloat = 0.01
+    kappa: PositiveOrInf = 0.5
+    alphas: NonEmptyTuple[PositiveFloat] = (1.0, 10.0, 100.0)
+    taus: NonEmptyTuple[PositiveFloat] = (0.2, 0.5, 0.85, 1.15, 1.5, 2.0)
+    lam_ridgeless: NonNegativeFloat = 1e-5
+    alpha_c: PositiveFloat = 10.0
+    lams_c: NonEmptyTuple[NonNegativeFloat] = (1e-5, 0.1, 1.0)
+    taus_c: NonEmptyTuple[PositiveFloat] = (0.2, 0.5, 0.85, 1.0, 1.15, 1.5, 2.0)
 
 
 @register
@@ -215,8 +222,8 @@ FIG2_PANELS: dict[str, tuple[str, float, float, tuple[float, ...], tuple[float, 
 
 
 class Fig2Settings(_SimSettings):
-    lam: float = 1e-6
-    panels: tuple[Literal["A", "B", "C"], ...] = ("A", "B", "C")
+    lam: NonNegativeFloat = 1e-6
+    panels: NonEmptyTuple[Literal["A", "B", "C"]] = ("A", "B", "C")
 
 
 @register
@@ -316,13 +323,13 @@ DEMO_KAPPAS = (0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.6, 2.0, 4.0, 8.0, 16.0, 32.0)
 
 
 class Fig4Settings(_SimSettings):
-    rho: float = 0.01
-    lam: float = 1e-6
-    tau_factor: float = 0.2
-    alphas_a: tuple[float, ...] = (6.0, 10.0, 20.0)
-    alphas_b: tuple[float, ...] = ()  # the paper's panel B, (10, 20, 40), is set by "full"
-    kappas: tuple[float, ...] = FIG4_KAPPAS
-    dmmse_prompts: int = 100
+    rho: NonNegativeFloat = 0.01
+    lam: NonNegativeFloat = 1e-6
+    tau_factor: PositiveFloat = 0.2
+    alphas_a: NonEmptyTuple[PositiveFloat] = (6.0, 10.0, 20.0)
+    alphas_b: tuple[PositiveFloat, ...] = ()  # the paper's panel B, (10, 20, 40): "full"
+    kappas: NonEmptyTuple[PositiveOrInf] = FIG4_KAPPAS
+    dmmse_prompts: PositiveInt = 100
 
 
 @register

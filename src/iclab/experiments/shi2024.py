@@ -39,6 +39,14 @@ from iclab.seeding import torch_generator
 from iclab.tasks.parity import SparseParityTask, pair_list
 from iclab.tasks.spectral_regression import SpectralRegressionTask, random_orthogonal
 from iclab.theory import lowrank_lsa, parity
+from iclab.validation import (
+    FiniteFloat,
+    NonEmptyList,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    UnitFloat,
+)
 
 PAPER = "Shi, Wei, Xu & Liang 2024 (arXiv 2405.19592)"
 
@@ -49,20 +57,22 @@ PAPER = "Shi, Wei, Xu & Liang 2024 (arXiv 2405.19592)"
 class RankSettings(ExperimentSettings):
     """Regression settings. ``task`` is the test task ``s = V^T w`` in the eigenbasis."""
 
-    eigenvalues: list[float] = pydantic.Field(
+    eigenvalues: NonEmptyList[PositiveFloat] = pydantic.Field(
         default_factory=lambda: [5.0, 3.0, 2.0, 1.0, 0.5, 0.2])
     basis_seed: int = pydantic.Field(1, description="seed of the random eigenbasis V")
     n: int = pydantic.Field(20, ge=1, description="pretraining context length N (rho = N)")
     m: int = pydantic.Field(10, ge=1, description="test context length M (rho = M)")
-    ranks: list[int] = pydantic.Field(default_factory=lambda: [1, 2, 3, 4, 6])
+    ranks: NonEmptyList[PositiveInt] = pydantic.Field(default_factory=lambda: [1, 2, 3, 4, 6])
     seeds: int = pydantic.Field(5, ge=1)
     steps: int = pydantic.Field(6000, ge=1)
-    steps_grid: list[int] = pydantic.Field(default_factory=lambda: [300, 1000, 3000, 6000])
+    steps_grid: NonEmptyList[PositiveInt] = pydantic.Field(
+        default_factory=lambda: [300, 1000, 3000, 6000])
     batch: int = pydantic.Field(4096, ge=1)
     lr: float = pydantic.Field(3e-2, gt=0)
     init_scale: float = pydantic.Field(0.05, gt=0)
-    task: list[float] = pydantic.Field(default_factory=lambda: [1.0, -0.7, 0.5, 0.0, 0.0, 0.0])
-    sigma2s: list[float] = pydantic.Field(
+    task: NonEmptyList[FiniteFloat] = pydantic.Field(
+        default_factory=lambda: [1.0, -0.7, 0.5, 0.0, 0.0, 0.0])
+    sigma2s: NonEmptyList[NonNegativeFloat] = pydantic.Field(
         default_factory=lambda: [0.0, 0.25, 0.5, 1.0, 1.5, 2.0])
     n_test: int = pydantic.Field(200000, ge=100)
 
@@ -332,14 +342,15 @@ class ParitySettings(ExperimentSettings):
     p_imp: float = pydantic.Field(0.75, ge=0, le=1)
     n: int = pydantic.Field(30, ge=1, description="context length N")
     p_train: float = pydantic.Field(0.0, ge=0, lt=0.5)
-    heads: list[int] = pydantic.Field(default_factory=lambda: [2, 6, 12, 24, 56])
+    heads: NonEmptyList[PositiveInt] = pydantic.Field(default_factory=lambda: [2, 6, 12, 24, 56])
     head: str = pydantic.Field("rank1", pattern="^(rank1|full)$")
     seeds: int = pydantic.Field(5, ge=1)
     steps: int = pydantic.Field(3000, ge=1)
     batch: int = pydantic.Field(2048, ge=1)
     lr: float = pydantic.Field(1e-2, gt=0)
     init_scale: float = pydantic.Field(1.0, gt=0)
-    flips: list[float] = pydantic.Field(default_factory=lambda: [0.0, 0.1, 0.2, 0.3, 0.4, 0.5])
+    flips: NonEmptyList[UnitFloat] = pydantic.Field(
+        default_factory=lambda: [0.0, 0.1, 0.2, 0.3, 0.4, 0.5])
     per_pair: int = pydantic.Field(4000, ge=10)
 
     @pydantic.model_validator(mode="after")
