@@ -63,6 +63,13 @@ from iclab.tasks.prompts import Prompts
 from iclab.tasks.regression import InContextRegression
 from iclab.tasks.spectral_regression import SpectralRegressionTask, random_orthogonal
 from iclab.theory.asymptotic import e_kappa_inf, g_task
+from iclab.validation import (
+    NonEmptyList,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    PositiveOrInf,
+)
 
 ARCHITECTURES = {
     "linear": lu_linear_attention,
@@ -145,8 +152,8 @@ def _from_quantiles(estimate: float, lo: float, hi: float, low: float, high: flo
 
 # ---------------------------------------------------------------------------------------------
 class Fig5Settings(_TrainingFields):
-    ds: list[int] = pydantic.Field(default_factory=lambda: [20, 40, 80])
-    taus: list[float] = pydantic.Field(
+    ds: NonEmptyList[PositiveInt] = pydantic.Field(default_factory=lambda: [20, 40, 80])
+    taus: NonEmptyList[PositiveFloat] = pydantic.Field(
         default_factory=lambda: [round(0.25 * i, 2) for i in range(1, 25)])
     architectures: list[str] = pydantic.Field(default_factory=lambda: list(ARCHITECTURES))
     alpha: float = pydantic.Field(1.0, gt=0, le=1000, description="context length / d")
@@ -447,7 +454,7 @@ class LuFigure5(Experiment):
 # ---------------------------------------------------------------------------------------------
 class Fig6Settings(_EarlyStoppingFields):
     d: int = pydantic.Field(20, ge=1, le=4096)
-    kappas: list[float] = pydantic.Field(
+    kappas: NonEmptyList[PositiveOrInf] = pydantic.Field(
         default_factory=lambda: [0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0])
     alpha: float = pydantic.Field(1.0, gt=0, le=1000)
     tau: float = pydantic.Field(10.0, gt=0, le=1000)
@@ -662,7 +669,7 @@ class NoiseSettings(_EarlyStoppingFields):
     sizes: list[list[int]] = pydantic.Field(
         default_factory=lambda: [[1, 4, 1], [1, 8, 2], [2, 32, 2], [4, 64, 4]],
         description="model sizes as [n_layers, width, n_heads], smallest first")
-    test_noise: list[float] = pydantic.Field(
+    test_noise: NonEmptyList[NonNegativeFloat] = pydantic.Field(
         default_factory=lambda: [0.0, 0.25, 0.5, 1.0, 2.0],
         description="variance of noise added to in-context labels at test")
 
