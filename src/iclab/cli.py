@@ -24,15 +24,16 @@ import click
 import typer
 from rich.console import Console
 from rich.table import Table
-from typer.core import TyperGroup
 
+from iclab._cli_errors import OneLineErrorsGroup
+from iclab._cli_errors import dumps as _strict_json
 from iclab._cli_errors import one_line_errors as _one_line_errors
 from iclab.errors import ICLabError, ParameterError
 
 _LLM_HELP = "In-context noise sensitivity of local LLMs."
 
 
-class _LazyGroup(TyperGroup):
+class _LazyGroup(OneLineErrorsGroup):
     """The top-level group; ``iclab llm`` is loaded (torch, transformers) only when used.
 
     ``iclab --help`` lists ``llm`` from a placeholder; ``iclab llm ...`` imports
@@ -178,6 +179,8 @@ def run_cmd(
         help="Ray: GPU share per unit with --device cuda (default 0.25).")] = None,
     out: OutOpt = Path("results"),
     plot: Annotated[bool, typer.Option(help="Write the figure after the run.")] = True,
+    allow_large: Annotated[bool, typer.Option(
+        "--allow-large", help="Run a plan above the size guards (units, memory).")] = False,
 ) -> None:
     """Run (or resume) an experiment; finished points are never recomputed.
 
@@ -189,11 +192,11 @@ def run_cmd(
     exp = get_experiment(name)
     variant = _variant(quick, full, variant_name)
     overrides = parse_overrides(set_)
-    exp.make_settings(variant, overrides)  # validate before anything is written
+    _validate_run(exp, variant, overrides, device, allow_large, store, out if plot else None)
     chosen = executor or ("process" if workers > 1 else "local")
     ex = make_executor(chosen, workers=workers, address=address, gpu_fraction=gpu_fraction)
     res = run_experiment(exp, variant, overrides, store=store, executor=ex, device=device,
-                         progress=True)
+                         progress=True, allow_large=allow_large)
     console.print(f"{exp.name} \\[{variant}]: {res.n_units} units, {res.n_computed} computed, "
                   f"{res.n_units - res.n_computed} reused from {store} "
                   f"({res.seconds:.1f} s); {len(res.results)} rows")
@@ -208,6 +211,29 @@ def run_cmd(
     if overrides:
         console.print("[dim]settings differ from the variant: read the verdicts as a check of "
                       "these settings[/dim]")
+
+
+def _validate_run(exp: Any, variant: str, overrides: dict[str, Any] | None, device: str,
+                  allow_large: bool, store: Path, out: Path | None) -> None:
+    """Everything a run needs, checked before anything is written (settings, points, sizes,
+    the store, the output folder)."""
+    from iclab.engine import Store
+    from iclab.engine.runner import prepare_run
+    from iclab.validation import check_writable_dir
+
+    prepare_run(exp, variant, overrides, device, allow_large)
+    Store(store).check_writable()
+    if out is not None:
+        check_writable_dir("out", out)
+
+
+def _check_paths(store: Any, out: Path, out_is_file: bool = False) -> None:
+    """A readable store (if it exists) and a writable output, checked before writing."""
+    from iclab.engine import Store
+    from iclab.validation import check_writable_dir, check_writable_file
+
+    (store if isinstance(store, Store) else Store(store)).check_readable()
+    (check_writable_file if out_is_file else check_writable_dir)("out", out)
 
 
 def _write_figure(exp: Any, settings: Any, variant: str, results: Any, out: Path) -> list[Path]:
@@ -263,8 +289,8 @@ def check_cmd(
     variant = _variant(quick, full, variant_name)
     chosen = list(names) if names else list(all_experiments())
     experiments = [get_experiment(n) for n in chosen]  # unknown names fail before any run
-    for exp in experiments:
-        exp.make_settings(variant)
+    for exp in experiments:  # every plan, the store and the device, before any run writes
+        _validate_run(exp, variant, None, device, False, store, None)
     ex = make_executor("process" if workers > 1 else "local", workers=workers)
     log = Console(stderr=True) if as_json else console
     verdicts = []
@@ -275,7 +301,7 @@ def check_cmd(
         log.print(f"  {run.n_units} units, {run.n_computed} computed ({run.seconds:.1f} s)")
         verdicts.extend(found)
     if as_json:
-        typer.echo(json.dumps([v.to_dict() for v in verdicts], indent=1))
+        typer.echo(_strict_json([v.to_dict() for v in verdicts], indent=1))
     else:
         console.print(_claims_table(verdicts, title=f"claims [{variant}]"))
         counts = {k: sum(v.verdict == k for v in verdicts) for k in _VERDICT_STYLE}
@@ -310,6 +336,7 @@ def plot_cmd(
     overrides = parse_overrides(set_)
     db = Store(store)
     wanted = exp.make_settings(variant, overrides)
+    _check_paths(db, out)
     if hash_ is not None or not overrides:
         variant, wanted = _stored_settings(db, exp, variant, hash_, wanted)
     results = load_results(db, exp, wanted) if db.exists() else None
@@ -378,6 +405,7 @@ def export_cmd(
     get_experiment(name)
     check_choice("format", format, ["csv", "parquet"])
     target = out or Path("results") / f"{name}.{format}"
+    _check_paths(store, target, out_is_file=True)
     n = export_experiment(store, name, format, target)
     console.print(f"wrote {n} rows to {target}")
 
@@ -396,7 +424,9 @@ def demo_cmd(
     Example: ``iclab demo --quick --out results``
     """
     from iclab.demo import run_demo
+    from iclab.validation import check_writable_dir
 
+    check_writable_dir("out", out)  # before any run writes its store there
     run_demo(variant="full" if full else "quick", out=out, only=only, device=device,
              console=console)
 
@@ -410,6 +440,7 @@ def report_cmd(
     """Write a static HTML report of everything in the store.  Example: ``iclab report``"""
     from iclab.report import write_report
 
+    _check_paths(store, out)
     path = write_report(store, out)
     console.print(f"report: {path}")
 
@@ -426,7 +457,7 @@ def _theory_value(metric: str, tau: float, alpha: float, kappa: str, rho: float,
     value = float(fn(tau, alpha, float(kappa_value), rho, lam=lam))
     params = {"tau": tau, "alpha": alpha, "kappa": float(kappa_value), "rho": rho, "lam": lam}
     if as_json:
-        typer.echo(json.dumps({**{k: (str(v) if math.isinf(v) else v) for k, v in params.items()},
+        typer.echo(_strict_json({**{k: (str(v) if math.isinf(v) else v) for k, v in params.items()},
                                metric: value}))
     else:
         console.print(f"{metric} = {value:.10g}")
