@@ -271,6 +271,7 @@ def check_cmd(
     quick: Annotated[bool, typer.Option("--quick", help="Laptop-size variant (default).")] = False,
     full: Annotated[bool, typer.Option("--full", help="Paper-size variant.")] = False,
     variant_name: VariantOpt = None,
+    set_: SetOpt = None,
     store: StoreOpt = DEFAULT_STORE_PATH,
     device: Annotated[str, typer.Option(help="cpu or cuda[:N].")] = "cpu",
     workers: Annotated[int, typer.Option(help="Processes (a process pool when > 1).")] = 1,
@@ -280,7 +281,9 @@ def check_cmd(
     """Run (or resume) experiments and check the claims their figures are meant to show.
 
     Exit status: 0 when every claim holds, 1 when any fails or is inconclusive, 2 on bad
-    input.  Example: ``iclab check lu2024.fig1 lu2024.fig4 --quick --json``
+    input. With ``--set`` the settings differ from the variant the claims were stated for
+    (e.g. the LLM study's ``models``); the verdicts are then a check of those settings.
+    Example: ``iclab check lu2024.fig1 lu2024.fig4 --quick --json``
     """
     from iclab.engine import make_executor
     from iclab.engine.check import check_experiment, exit_code
@@ -289,14 +292,16 @@ def check_cmd(
     variant = _variant(quick, full, variant_name)
     chosen = list(names) if names else list(all_experiments())
     experiments = [get_experiment(n) for n in chosen]  # unknown names fail before any run
+    overrides = parse_overrides(set_) or None
     for exp in experiments:  # every plan, the store and the device, before any run writes
-        _validate_run(exp, variant, None, device, False, store, None)
+        _validate_run(exp, variant, overrides, device, False, store, None)
     ex = make_executor("process" if workers > 1 else "local", workers=workers)
     log = Console(stderr=True) if as_json else console
     verdicts = []
     for k, exp in enumerate(experiments, 1):
         log.print(f"[bold]▶ {exp.name}[/bold] ({k} of {len(experiments)}) — {exp.title}")
-        run, found = check_experiment(exp, variant, store=store, executor=ex, device=device,
+        run, found = check_experiment(exp, variant, overrides, store=store, executor=ex,
+                                      device=device,
                                       progress=sys.stderr.isatty() and not as_json)
         log.print(f"  {run.n_units} units, {run.n_computed} computed ({run.seconds:.1f} s)")
         verdicts.extend(found)
