@@ -82,6 +82,17 @@ def _fig4_transition(data: ClaimData) -> Evidence:
         sim.theory_value("g_task", s.tau_factor * a, a, k, s.rho)))
 
 
+def _fit_cost(point: dict[str, Any]) -> float:
+    """Expected relative cost of one unit, for the progress estimate (not the results).
+
+    The ridge fit's cost grows with the n = τd² pretraining contexts, sublinearly at large τ
+    where the solver switches to PCG (measured at d = 24: 0.014 s at τ = 0.2, 0.13 s at τ = 2,
+    0.27 s at τ = 20), and roughly like d³ with d: ≈ (0.05 + τ/(1 + τ/5)) (d/24)³.
+    """
+    tau = float(point.get("tau", 1.0))
+    return (0.05 + tau / (1 + tau / 5)) * (float(point.get("d", 24)) / 24) ** 3
+
+
 def _set_log_y(ax: Any) -> None:
     ax.set_yscale("log")
 
@@ -133,6 +144,10 @@ class LuFig1(Experiment):
               scale_column("e_icl", 20.0, lambda f: ((f["tau"] - 1.0).abs() < lc.PEAK_WINDOW)
                            & (f["lam"] >= lc.RIDGE_MIN_LAM))),
     )
+
+    def unit_cost(self, settings: Any, point: dict[str, Any]) -> float:
+        """Relative cost of a unit for the progress estimate (:func:`_fit_cost`)."""
+        return _fit_cost(point)
 
     def points(self, settings: Fig1Settings) -> list[dict[str, Any]]:  # type: ignore[override]
         s = settings
@@ -256,6 +271,10 @@ class LuFig2(Experiment):
               _monotone_in_alpha),
     )
 
+    def unit_cost(self, settings: Any, point: dict[str, Any]) -> float:
+        """Relative cost of a unit for the progress estimate (:func:`_fit_cost`)."""
+        return _fit_cost(point)
+
     def points(self, settings: Fig2Settings) -> list[dict[str, Any]]:  # type: ignore[override]
         pts = []
         for panel in settings.panels:
@@ -373,6 +392,10 @@ class LuFig4(Experiment):
     @staticmethod
     def _alphas(s: Fig4Settings) -> list[float]:
         return sorted(set(s.alphas_a) | set(s.alphas_b))
+
+    def unit_cost(self, settings: Any, point: dict[str, Any]) -> float:
+        """Relative cost of a unit for the progress estimate (:func:`_fit_cost`)."""
+        return _fit_cost(point)
 
     def points(self, settings: Fig4Settings) -> list[dict[str, Any]]:  # type: ignore[override]
         s = settings
