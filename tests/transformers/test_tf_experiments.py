@@ -132,7 +132,8 @@ def test_important_directions_at_most_d() -> None:
 def test_spiked_task_has_the_stated_covariance() -> None:
     import torch
 
-    task = ShiTransformerNoise().make_settings("quick", {"d": 5, "important": 2}).task()
+    task = ShiTransformerNoise().make_settings(
+        "quick", {"d": 5, "important": 2, "lam_important": 1.0, "lam_other": 0.2}).task()
     x = task.sample(20000, torch.Generator().manual_seed(0), dtype=torch.float64).X
     cov = torch.einsum("bnd,bne->de", x, x) / (x.shape[0] * x.shape[1])
     eig = torch.linalg.eigvalsh(cov).flip(0).numpy()

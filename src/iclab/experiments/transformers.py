@@ -669,6 +669,15 @@ class NoiseSettings(_EarlyStoppingFields):
     sizes: list[list[int]] = pydantic.Field(
         default_factory=lambda: [[1, 4, 1], [1, 8, 2], [2, 32, 2], [4, 64, 4]],
         description="model sizes as [n_layers, width, n_heads], smallest first")
+    attention: Literal["softmax", "linear"] = pydantic.Field("softmax", description=(
+        "softmax: GPT-2-style blocks (pre-LayerNorm, GELU MLP); linear: linear-attention "
+        "layers without MLP or LayerNorm, whose width bounds the key-query rank"))
+    optimizer: Literal["adamw", "lbfgs"] = pydantic.Field("adamw", description=(
+        "adamw: fresh prompts every step; lbfgs: full batch on a fixed set of `contexts`"))
+    contexts: int = pydantic.Field(4000, ge=1, le=10_000_000,
+                                   description="training prompts per member (lbfgs)")
+    max_iter: int = pydantic.Field(2000, ge=1, le=1_000_000,
+                                   description="L-BFGS iterations (the most)")
     test_noise: NonEmptyList[NonNegativeFloat] = pydantic.Field(
         default_factory=lambda: [0.0, 0.25, 0.5, 1.0, 2.0],
         description="variance of noise added to in-context labels at test")
@@ -771,13 +780,14 @@ class ShiTransformerNoise(Experiment):
     needs_gpu_for_full = True
     version = "2"
     variants = {
-        "quick": {"d": 8, "sizes": [[1, 4, 1], [1, 8, 2], [2, 32, 2]], "steps": 6000,
-                  "batch": 64, "lr": 2e-3, "seeds": 3, "test_prompts": 4000,
-                  "eval_every": 100, "patience": 10},
+        "quick": {"d": 8, "attention": "linear", "sizes": [[1, 3, 1], [1, 5, 1], [1, 9, 1]],
+                  "lam_important": 0.3125, "lam_other": 0.0625,
+                  "optimizer": "lbfgs", "contexts": 4000, "max_iter": 1000, "patience": 8,
+                  "seeds": 4, "test_prompts": 4000},
         "full": {"steps": 100000, "seeds": 5},
     }
-    smoke_overrides = {"d": 4, "sizes": [[1, 4, 1], [1, 8, 2]], "steps": 30, "seeds": 2,
-                       "test_prompts": 200, "val_prompts": 100, "eval_every": 10}
+    smoke_overrides = {"d": 4, "sizes": [[1, 3, 1], [1, 5, 1]], "contexts": 100,
+                       "max_iter": 50, "seeds": 2, "test_prompts": 200, "val_prompts": 100}
     claims = _shi_claims()
 
     def points(self, s: Any) -> list[dict[str, Any]]:
@@ -791,8 +801,13 @@ class ShiTransformerNoise(Experiment):
         from iclab.seeding import torch_generator
 
         task = s.task()
-        cfg = TransformerConfig(d=s.d, n_layers=point["n_layers"], width=point["width"],
-                                n_heads=point["n_heads"])
+        L, width, heads = point["n_layers"], point["width"], point["n_heads"]
+        if s.attention == "linear":
+            cfg = TransformerConfig(d=s.d, n_layers=L, width=width, n_heads=heads,
+                                    attention="linear", mlp="none", norm="none",
+                                    residual=L > 1)
+        else:
+            cfg = TransformerConfig(d=s.d, n_layers=L, width=width, n_heads=heads)
         # the same validation and test prompts for every size (the seed ignores the point)
         data_gen = torch_generator(s.seed, ctx.device)
         val = task.sample(s.val_prompts, data_gen)
@@ -807,11 +822,18 @@ class ShiTransformerNoise(Experiment):
             tokens = prompt_tokens(p, cfg.token_format).view(s.seeds, s.batch, -1, s.d + 1)
             return tokens, p.y_q.view(s.seeds, s.batch)
 
+        val_batch = (prompt_tokens(_float32(val), cfg.token_format), val.y_q.float())
         with single_thread_if_tiny(ctx.device, cfg.width):
-            report = train_early_stopping(model, batch, s.train_settings(),
-                                          (prompt_tokens(val, cfg.token_format), val.y_q),
-                                          eval_every=s.eval_every, patience=s.patience,
-                                          min_delta=s.min_delta)
+            if s.optimizer == "lbfgs":
+                # the same training prompts for every size; member m gets its own draw
+                train_sets = [task.sample(s.contexts, data_gen) for _ in range(s.seeds)]
+                data = FixedDataset([_float32(p) for p in train_sets], cfg.token_format)
+                report = train_lbfgs(model, data, max_iter=s.max_iter, validation=val_batch,
+                                     patience=s.patience, min_delta=s.min_delta)
+            else:
+                report = train_early_stopping(model, batch, s.train_settings(), val_batch,
+                                              eval_every=s.eval_every, patience=s.patience,
+                                              min_delta=s.min_delta)
         n_params = sum(p[0].numel() for p in model.parameters())
         rows = []
         for sigma2, prompts in noisy.items():

@@ -215,7 +215,8 @@ def _full_batch_losses(model: EnsembleTransformer, data: FixedDataset) -> torch.
 
 def train_lbfgs(model: EnsembleTransformer, data: FixedDataset, max_iter: int = 1000,
                 loss_tol: float = 1e-4, grad_tol: float = 1e-4, check_every: int = 25,
-                history_size: int = 50) -> FitReport:
+                history_size: int = 50, validation: Batch | None = None,
+                patience: int = 4, min_delta: float = 1e-3) -> FitReport:
     r"""Full-batch L-BFGS (strong-Wolfe line search) on the sum of the members' training MSEs.
 
     Each member minimises :math:`L_m(\theta_m)=\frac1{P_m}\sum_{\mu\le P_m}(\hat y_m(Z^\mu)-
@@ -228,8 +229,17 @@ def train_lbfgs(model: EnsembleTransformer, data: FixedDataset, max_iter: int = 
     (``‖∇_{θ_m} L_m‖ <= grad_tol``). Training stops when every member has converged, after
     ``max_iter`` iterations, or when L-BFGS itself stalls; non-converged members are flagged
     in the returned :class:`FitReport` (``converged=False``).
+
+    **With** ``validation`` (tokens ``[M, B, L, d+1]`` or ``[B, L, d+1]``, targets ``[M, B]`` or
+    ``[B]``) the criterion is early stopping instead: at every check each member's validation
+    MSE is measured and its best parameters kept (an improvement is a relative fall by more
+    than ``min_delta``); member ``m`` has converged (reached its plateau) after ``patience``
+    checks without improvement, and at the end every member gets its best parameters back.
     """
     check_int("max_iter", max_iter)
+    if validation is not None:
+        return _lbfgs_early_stopping(model, data, max_iter, check_every, history_size,
+                                     validation, patience, min_delta)
     check_int("check_every", check_every)
     check_positive("loss_tol", loss_tol)
     check_positive("grad_tol", grad_tol)
@@ -329,3 +339,87 @@ def train_early_stopping(model: EnsembleTransformer, next_batch: Callable[[int],
     model.zero_grad(set_to_none=True)
     return FitReport(loss.detach().cpu(), grads.cpu(), (stale >= patience).cpu(),
                      best_step.cpu(), best.cpu())
+
+
+def _lbfgs_early_stopping(model: EnsembleTransformer, data: FixedDataset, max_iter: int,
+                          check_every: int, history_size: int, validation: Batch,
+                          patience: int, min_delta: float) -> FitReport:
+    """:func:`train_lbfgs` with the early-stopping criterion (see there)."""
+    check_int("patience", patience)
+    check_in_range("min_delta", min_delta, 0.0, 1.0)
+    M = model.members
+    val_tokens, val_targets = validation
+    if val_tokens.dim() == 3:
+        val_tokens = val_tokens.unsqueeze(0).expand(M, *val_tokens.shape)
+    if val_targets.dim() == 1:
+        val_targets = val_targets.unsqueeze(0)
+    opt = torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=check_every,
+                            history_size=history_size, tolerance_grad=0.0,
+                            tolerance_change=0.0, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad(set_to_none=False)
+        loss = _full_batch_losses(model, data).sum()
+        loss.backward()
+        return loss
+
+    device = val_targets.device
+    best = torch.full((M,), math.inf, device=device)
+    best_step = torch.zeros(M, dtype=torch.long, device=device)
+    stale = torch.zeros(M, dtype=torch.long, device=device)
+    best_params = [p.detach().clone() for p in model.parameters()]
+    done = 0
+    while True:
+        with torch.no_grad():
+            err = ((model(val_tokens) - val_targets) ** 2).mean(dim=1)
+            err = torch.where(torch.isfinite(err), err, torch.full_like(err, math.inf))
+            better = err < best * (1 - min_delta)
+            best = torch.where(better, err, best)
+            best_step = torch.where(better, done, best_step)
+            stale = torch.where(better, 0, stale + 1)
+            for keep, p in zip(best_params, model.parameters(), strict=True):
+                keep.copy_(torch.where(better.view(M, *([1] * (p.dim() - 1))), p.detach(),
+                                       keep))
+        if bool((stale >= patience).all()) or done >= max_iter:
+            break
+        opt.step(closure)
+        done += check_every
+    with torch.no_grad():
+        for keep, p in zip(best_params, model.parameters(), strict=True):
+            p.copy_(keep)
+    losses = _full_batch_losses(model, data)
+    model.zero_grad(set_to_none=False)
+    losses.sum().backward()
+    grads = member_grad_norms(model)
+    model.zero_grad(set_to_none=True)
+    return FitReport(losses.detach().cpu(), grads.cpu(), (stale >= patience).cpu(),
+                     best_step.cpu(), best.cpu())
+
+
+def train_lbfgs_per_member(model: EnsembleTransformer, data: FixedDataset,
+                           **kwargs: object) -> FitReport:
+    """:func:`train_lbfgs` run on each member alone (its own line search and curvature pairs),
+    the members' results written back into the ensemble. Slower per member than the coupled
+    run, but a member sitting on a plateau is not held back by a shared step length."""
+    reports = []
+    for m in range(model.members):
+        solo = EnsembleTransformer(model.cfg, 1).to(next(model.parameters()).device)
+        with torch.no_grad():
+            for name, p in solo.named_parameters():
+                p.copy_(model.member_parameters(m)[name].unsqueeze(0))
+        part = FixedDataset.__new__(FixedDataset)
+        part.tokens, part.targets = data.tokens[m : m + 1], data.targets[m : m + 1]
+        part.sizes = data.sizes[m : m + 1]
+        extra = dict(kwargs)
+        validation = extra.pop("validation", None)
+        if validation is not None:
+            tokens, targets = validation  # type: ignore[misc]
+            tokens = tokens[m : m + 1] if tokens.dim() == 4 else tokens
+            targets = targets[m : m + 1] if targets.dim() == 2 else targets
+            extra["validation"] = (tokens, targets)
+        reports.append(train_lbfgs(solo, part, **extra))  # type: ignore[arg-type]
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                p[m].copy_(dict(solo.named_parameters())[name][0])
+    return FitReport(*(torch.cat([getattr(r, f.name) for r in reports])
+                       for f in dataclasses.fields(FitReport)))
