@@ -54,7 +54,15 @@ from iclab.experiments._li2024_train import (
 )
 from iclab.experiments.base import Experiment, ExperimentSettings, RunContext
 from iclab.experiments.registry import register
-from iclab.figures import color_cycle, experiment_points, label_axes, legend, subplots, theory_line
+from iclab.figures import (
+    color_cycle,
+    experiment_points,
+    fixed_params,
+    label_axes,
+    legend,
+    subplots,
+    theory_line,
+)
 from iclab.models.linear_attention import embed_preconditioner
 from iclab.tasks.correlated import AlignmentTask, RAGTask
 from iclab.tasks.drift import DriftTask
@@ -220,8 +228,12 @@ class _LiExperiment(Experiment):
                                   label=f"{method} {lab}" if lab else method)
             if self.curve_key == "panel":
                 ax.set_title(str(val))
+                fixed_params(ax, d=settings.d, **(
+                    {"sigma2": point["sigma2"]} if "sigma2" in point else {}))
             label_axes(ax, "n", "risk")
             legend(ax)
+        if self.curve_key != "panel":
+            fixed_params(axes[0, 0], d=settings.d)
         return fig
 
     def deviations(self, settings: Any, results: pd.DataFrame,
