@@ -360,6 +360,13 @@ class LuFigure5(Experiment):
     def points(self, s: Any) -> list[dict[str, Any]]:
         return [{"arch": a, "d": d} for a in s.architectures for d in s.ds]
 
+    def unit_cost(self, s: Any, point: dict[str, Any]) -> float:
+        """Relative cost of a unit for the progress estimate: a training step costs about
+        layers × (ℓ w² + ℓ² w) with ℓ ≈ αd tokens and width w ≈ d, i.e. ∝ d³ (plus a fixed
+        overhead per step that dominates at small d)."""
+        depth = {"linear": 1.0, "softmax": 1.5, "softmax2_mlp": 3.5}.get(point["arch"], 2.0)
+        return depth * (1.0 + (point["d"] / 8) ** 3)
+
     def trials(self, s: Any, point: dict[str, Any]) -> int:
         return 1  # one unit trains every tau x seed as an ensemble
 
@@ -419,6 +426,8 @@ class LuFigure5(Experiment):
                 theory_line(ax, theory.tau, theory.e_icl, color="k", label="theory")
             ax.set_yscale("log")
             ax.set_title(ARCH_LABELS[arch])
+            if len(peaks):
+                ax.plot([], [], "--", color="0.4", label=r"measured peak $\tau_{\rm peak}$")
             label_axes(ax, "tau", "test error")
             legend(ax)
         ax = axes[0, -1]
@@ -438,6 +447,8 @@ class LuFigure5(Experiment):
         label_axes(ax, r"$d^2$", r"$n_{\mathrm{peak}}$")
         ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * 1.45)  # room for the legend above the data
         legend(ax, loc="upper left", fontsize="small")
+        fig.suptitle(rf"$\alpha = {s.alpha:g}$, $\rho = {s.rho:g}$, $\kappa = \infty$ (a fresh "
+                     r"task per context); dashed: the measured peak $\tau_{\rm peak}$")
         return fig
 
     def deviations(self, s: Any, results: pd.DataFrame,
