@@ -153,6 +153,14 @@ class Experiment(ABC):
     ) -> Any:
         """Draw the figure; returns a ``matplotlib.figure.Figure``."""
 
+    def unit_cost(self, settings: ExperimentSettings, point: dict[str, Any]) -> float:
+        """Expected relative cost of one unit at ``point`` (default 1).
+
+        Only weights the progress bar's time-left estimate; override where units differ a lot
+        (e.g. the work of a closed-form fit grows with n = τd²).
+        """
+        return 1.0
+
     def deviations(
         self, settings: ExperimentSettings, results: pd.DataFrame, theory: pd.DataFrame | None
     ) -> pd.DataFrame | None:

@@ -452,7 +452,8 @@ class LuFig4(Experiment):
             ax.set_xscale("log")
             figures.label_axes(ax, "kappa", "g_task")
             ax.axvline(1.0, color="grey", linewidth=0.6, linestyle="--")
-            ax.set_title(rf"{panel}: $\tau={s.tau_factor:g}\alpha$, $\rho={s.rho:g}$")
+            factor = "" if s.tau_factor == 1 else f"{s.tau_factor:g}"
+            ax.set_title(rf"{panel}: $\tau={factor}\alpha$, $\rho={s.rho:g}$")
             figures.legend(ax, fontsize=6)
         fig.suptitle(f"Lu et al. Fig. 4 (d={s.d}, λ={s.lam:g}, {s.trials} trials; "
                      "theory dotted)")
