@@ -448,15 +448,16 @@ class LiFigRAG(_LiExperiment):
                                   label=f"trained {method}" + tag)
         for ax in axes[0]:
             ax.axvline(1 / np.sqrt(d), color="grey", linewidth=0.8, linestyle="-.")
-            ax.text(1 / np.sqrt(d), ax.get_ylim()[1], r" $\alpha=1/\sqrt{d}$", fontsize=7,
-                    va="top", color="grey")
+            ax.text(1 / np.sqrt(d), ax.get_ylim()[1], r" $\alpha=1/\sqrt{d}$", fontsize=8,
+                    va="top", ha="left", color="grey")
         label_axes(axes[0, 0], r"query-example correlation $\alpha$", r"risk $\mathcal{L}$")
-        axes[0, 0].set_title(f"RAG, d = {d}")
+        ns = ", ".join(str(n) for n in settings.ns)
+        axes[0, 0].set_title(f"RAG, d = {d}, n = {ns}")
         label_axes(axes[0, 1], r"query-example correlation $\alpha$",
                    r"effective sample size $n_{\rm eff}/n$")
         axes[0, 1].set_title(r"$n_{\rm eff}$: i.i.d. $n$ with the same risk")
-        legend(axes[0, 0])
-        legend(axes[0, 1])
+        legend(axes[0, 0], loc="lower left")
+        legend(axes[0, 1], loc="lower right")
         return fig
 
 
