@@ -76,8 +76,8 @@ def tasks_command() -> None:
 @llm_app.command("run")
 @_one_line_errors
 def run_command(
-    model: Annotated[list[str], typer.Option("--model", help="Local checkpoint directory (or a "
-                                             "name in the HF cache); repeat for several.")],
+    model: Annotated[list[str], typer.Option("--model", help="Local checkpoint directory (iclab "
+                                             "never downloads); repeat for several.")],
     size: Annotated[list[str] | None, typer.Option("--size", help="Display size per --model, "
                                                    "e.g. 7B (default: parameter count).")] = None,
     kind: Annotated[list[str] | None, typer.Option("--kind", help="base or chat per --model "
