@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 import time
 from dataclasses import dataclass
@@ -91,10 +90,7 @@ def prepare_run(
     """
     exp = get_experiment(experiment) if isinstance(experiment, str) else experiment
     check_setting_inputs(exp.Settings, overrides or {})
-    try:
-        settings = exp.make_settings(variant, overrides)
-    except ParameterError as exc:
-        raise _plain_setting_error(exc) from None
+    settings = exp.make_settings(variant, overrides)
     check_settings_model(settings)
     dev = resolve_device(device)
     points = exp.points(settings)
@@ -110,16 +106,6 @@ def prepare_run(
     check_plan_size(n_units, [{**s_json, **p} for p in points], allow_large=allow_large,
                     unit_setting=unit_setting)
     return Plan(exp, settings, dev, plan_units(exp, settings, points))
-
-
-def _plain_setting_error(exc: ParameterError) -> ParameterError:
-    """``taus.0=-1 … must be input should be greater than 0`` (pydantic's wording, with the
-    entry's index) → ``taus=-1 is invalid: must be greater than 0``."""
-    name = re.sub(r"(\.\d+)+$", "", str(exc.name))
-    allowed = re.sub(r"^input should be ", "", str(exc.allowed))
-    if name == exc.name and allowed == exc.allowed:
-        return exc
-    return ParameterError(name, exc.value, allowed)
 
 
 @dataclass

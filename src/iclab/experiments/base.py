@@ -73,6 +73,30 @@ class RunContext:
 Row = dict[str, Any]
 
 
+def allowed_from_pydantic(err: Any) -> str:
+    """What is allowed, in words, from one pydantic error (``must be <this>``).
+
+    >>> allowed_from_pydantic({"type": "greater_than_equal", "msg": "x", "ctx": {"ge": 1}})
+    'a number >= 1'
+    """
+    ctx = err.get("ctx") or {}
+    kind = err.get("type", "")
+    bounds = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<",
+              "less_than_equal": "<="}
+    if kind in bounds:
+        key = {">": "gt", ">=": "ge", "<": "lt", "<=": "le"}[bounds[kind]]
+        return f"a number {bounds[kind]} {ctx.get(key)}"
+    if kind == "too_short":
+        return f"a list of at least {ctx.get('min_length', 1)} item(s)"
+    if kind == "too_long":
+        return f"a list of at most {ctx.get('max_length')} item(s)"
+    msg = str(err.get("msg", "valid"))
+    for prefix in ("Input should be ", "Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            msg = msg[len(prefix):]
+    return msg[:1].lower() + msg[1:]
+
+
 class Experiment(ABC):
     """Base class of a registered experiment (one paper figure, or one study).
 
@@ -124,8 +148,11 @@ class Experiment(ABC):
             return self.Settings(**values)
         except pydantic.ValidationError as exc:
             err = exc.errors()[0]
-            key = ".".join(str(p) for p in err["loc"]) or "settings"
-            raise ParameterError(key, err.get("input"), err["msg"].lower()) from None
+            loc = [str(p) for p in err["loc"]]
+            key = loc[0] if loc else "settings"
+            if len(loc) > 1 and loc[1].isdigit():  # an element of a grid: name the grid
+                key = f"{loc[0]}[{loc[1]}]"
+            raise ParameterError(key, err.get("input"), allowed_from_pydantic(err)) from None
 
     # ---- the grid ---------------------------------------------------------------------------
     @abstractmethod
