@@ -198,7 +198,8 @@ class FitReport:
 
 def member_grad_norms(model: EnsembleTransformer) -> torch.Tensor:
     """``[M]`` norms of each member's gradient (parameters carry a leading member axis)."""
-    total = torch.zeros(model.members, device=next(model.parameters()).device)
+    first = next(model.parameters())
+    total = torch.zeros(model.members, device=first.device, dtype=first.dtype)
     for p in model.parameters():
         if p.grad is not None:
             total += p.grad.detach().reshape(model.members, -1).pow(2).sum(dim=1)
