@@ -13,6 +13,12 @@ from iclab.experiments.base import Experiment
 #: are checked by the command in docs/claims.md; the tests run their ``smoke_overrides``.
 QUICK_TOO_LONG = {"llm.noise_sensitivity"}
 
+#: Experiments with a quick claim that does not hold yet: a finding, reported with its numbers
+#: in docs/claims.md ("Claims that do not hold yet"), not a threshold to move. The suite does
+#: not assert their quick verdicts; the contract tests run their ``smoke_overrides``, and
+#: tests/transformers checks each of their checks on data with a known answer.
+QUICK_CLAIMS_OPEN = {"lu2024.fig6", "shi2024.fig_transformer_noise"}
+
 
 def package_experiments() -> dict[str, type[Experiment]]:
     """The experiments iclab ships (not the toy ones other test folders register)."""
