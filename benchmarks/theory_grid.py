@@ -2,15 +2,16 @@
 
 Run:  .venv/bin/python benchmarks/theory_grid.py [--threads 2] [--quick]
 
-1. Figure 3 (spec §5): 401 κ × 300 ρ × 500 α (logspace(-2, 3)) for three maps — ICL τ=0.5,
-   IDG τ=0.5, ICL τ=20 — with ``interior_minimum_alpha``. Baselines, run here on a κ
+1. Figure 3 (Lu et al. 2024): 401 κ × 300 ρ × 500 α (logspace(-2, 3)) for three maps — ICL
+   τ=0.5, IDG τ=0.5, ICL τ=20 — with ``interior_minimum_alpha``. Baselines, run here on a κ
    subsample and extrapolated per grid point:
    (a) the public vectorised ``e_icl``/``e_idg`` on whole [κ-chunk, 300, 500] arrays followed
        by the same minimum detection in plain NumPy ("naive NumPy");
    (b) a per-point Python loop over ``e_icl``/``e_idg`` scalars ("per-point").
-2. Finite λ (spec §3.2): 10^5 random (τ, α, κ, ρ, λ) points with the vectorised bracketing
-   solver inside ``e_icl``. Baseline: a per-point ``scipy.optimize.brentq`` loop on the same
-   equation over 1000 points, extrapolated; both answers are compared.
+2. Finite λ (docs/theory.md, "Ridge (finite λ) ICL error"): 10^5 random (τ, α, κ, ρ, λ)
+   points with the vectorised bracketing solver inside ``e_icl``. Baseline: a per-point
+   ``scipy.optimize.brentq`` loop on the same equation over 1000 points, extrapolated; both
+   answers are compared.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def bench_fig3(threads: int, quick: bool) -> None:
 
 
 def brentq_e_icl(tau, alpha, kappa, rho, lam) -> float:
-    """Baseline: per-point brentq on the §3.2 equation, then the same §3.2 formula."""
+    """Baseline: per-point brentq on the finite-λ equation, then the same e_ICL formula."""
     q = (1 + rho) / alpha
 
     def lhs(eps: float) -> float:

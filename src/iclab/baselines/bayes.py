@@ -1,11 +1,13 @@
-r"""Bayesian in-context baselines for linear regression (spec §4): Bayes ridge and dMMSE.
+r"""Bayesian in-context baselines for linear regression (docs/theory.md, "Baselines"): Bayes ridge
+and dMMSE.
 
 Both use only the prompt's own context (no pretraining), batched over prompts.
 
 * **Bayes ridge** (Gaussian prior :math:`w\sim\mathcal N(0, \sigma_w^2 I)`, noise
   :math:`\rho`): posterior mean :math:`\hat w = (X^\top X + \tfrac\rho{\sigma_w^2} I)^{-1}
   X^\top y`, :math:`\hat y = x_q^\top\hat w`. With the default :math:`\sigma_w^2 = 1` this is
-  the toolkit's Bayes-optimal ICL baseline for fresh tasks (spec §4, derived; open point 7),
+  the toolkit's Bayes-optimal ICL baseline for fresh tasks (derived; the toolkit's choice,
+  not a curve of Lu et al. 2024),
   whose asymptotic error is :func:`iclab.theory.asymptotic.e_bayes_ridge`.
 * **dMMSE** (uniform prior on the :math:`k` pretraining tasks; Raventós et al. 2023; authors'
   ``theory_runs/dmmse.py``): :math:`\hat w = \sum_j w_j\,\mathrm{softmax}_j\big(-\|y -

@@ -1,6 +1,6 @@
 """Finite-d simulation pipeline shared by the ``lu2024.*`` experiments (Lu et al. 2024).
 
-One *trial* (spec §5, "Linear-attention simulations"): draw the pool of
+One *trial* (Lu et al. 2024's linear-attention simulations; docs/lu2024.md): draw the pool of
 :math:`k=\\mathrm{round}(\\kappa d)` pretraining tasks (or none at :math:`\\kappa=\\infty`),
 :math:`n=\\tau d^2` pretraining contexts (rounded to a multiple of :math:`k` when task usage
 is balanced) with the exact fast feature sampler, fit :math:`\\Gamma^*` in closed form
@@ -148,7 +148,7 @@ def _squared_errors(predict: Callable[[Any], torch.Tensor], tasks: torch.Tensor,
 
 def dmmse_row(trial: Trial, n_prompts: int, generator: torch.Generator) -> dict[str, Any]:
     """dMMSE on ``n_prompts`` token-level ICL and ``n_prompts`` IDG test prompts with the
-    trial's pool (Monte Carlo, one batch for both kinds; spec §4)."""
+    trial's pool (Monte Carlo, one batch for both kinds; docs/theory.md, "Baselines")."""
     t, pool = trial.task, trial.pool
     if pool is None:
         raise ValueError("dMMSE needs a finite pool (kappa < inf)")
@@ -173,7 +173,8 @@ _THEORY: dict[str, Callable[..., Any]] = {
 
 def theory_value(metric: str, tau: Any, alpha: Any, kappa: Any, rho: Any, lam: Any = 0.0
                  ) -> np.ndarray:
-    """Asymptotic theory (spec §3) of ``metric`` ∈ {e_icl, e_idg, g_task}; ``inf`` → ``nan``."""
+    """Asymptotic theory (Lu et al. 2024; docs/theory.md) of ``metric`` ∈ {e_icl, e_idg,
+    g_task}; ``inf`` → ``nan``."""
     if metric == "g_task":
         out = np.asarray(asymptotic.g_task(tau, alpha, kappa, rho), dtype=float)
     elif metric == "e_idg" and np.all(np.isinf(np.asarray(kappa, float))):

@@ -1,19 +1,20 @@
 """Lu et al. 2024, "Asymptotic theory of in-context learning by linear attention": Figs 1, 2, 4.
 
-Spec ``asymptotic_linear_attention.md`` §5. Theory curves (dotted) from
+Mathematics in docs/theory.md, settings in docs/lu2024.md. Theory curves (dotted) from
 :mod:`iclab.theory.asymptotic`; markers are finite-d linear attention — Γ* by the closed-form
 ridge solve on exactly sampled :math:`H_Z` features, errors by the exact finite-(d, ℓ)
 formula — as mean ± std over trials (pipeline in :mod:`iclab.experiments._lu2024_sim`).
 
-Choices for the spec's open points (also in ``docs/lu2024.md``):
+The toolkit's choices where the paper does not fix a detail (also in ``docs/lu2024.md``):
 
-* task normalisation (open point 8): ``task_norm="sphere"`` (norm √d, as the authors' linear
+* task normalisation: ``task_norm="sphere"`` (norm √d, as the authors' linear
   simulations) and balanced task usage, for every figure; Fig. 4's dMMSE uses the same pool
   as the linear-attention fit of the same trial. ``task_norm="gaussian"`` is a setting.
-* trials (open point 9): 10 per point in the full variants (the authors' md examples), 3–5
+* trials: 10 per point in the full variants (the authors' md examples), 3–5
   in the quick ones.
-* λ for Fig. 4 (open point 10): 1e-6, as the authors' CPU demo.
-* "ridgeless" theory is λ = 0; the simulations use the spec's small λ (1e-5 / 1e-6).
+* λ for Fig. 4: 1e-6, as the authors' CPU demo.
+* "ridgeless" theory is λ = 0; the simulations use a small λ (1e-5 / 1e-6), as the
+  authors do.
 """
 
 from __future__ import annotations
@@ -227,7 +228,7 @@ class LuFig1(Experiment):
 
 
 # ---- Figure 2 ----------------------------------------------------------------------------
-#: panel -> (metric, tau, rho, kappas, simulated alphas); spec §5 "Fig. 2"
+#: panel -> (metric, tau, rho, kappas, simulated alphas); Lu et al. 2024, Fig. 2
 FIG2_PANELS: dict[str, tuple[str, float, float, tuple[float, ...], tuple[float, ...]]] = {
     "A": ("e_idg", 0.5, 0.5, (0.1, 0.3, 0.5, 0.7, 2.0), (1.0, 5.6, 6.15, 7.4, 100.0, 1000.0)),
     "B": ("e_icl", 0.5, 0.1, (0.2, 0.4, 0.5, 0.6, 1.5), (2.35, 5.5, 9.62, 22.7, 100.0, 1000.0)),

@@ -2,13 +2,13 @@
 
 Theory only. Three heat maps over task diversity κ × label noise ρ; colour is the α at the
 interior minimum of e(α) (α scanned on a log grid), grey where e(α) is monotone on the grid.
-Panels (spec ``asymptotic_linear_attention.md`` §5, Fig. 3):
+Panels (Lu et al. 2024, Fig. 3; docs/theory.md, "Figure 3 landscape"):
 
 - A: e^ICL at τ = 0.5;  B: e^IDG at τ = 0.5;  C: e^ICL at τ = 20.
 
 The red line is κ = min(τ, 1); the letters mark the κ values (at the ρ) of Figure 2's
-curves. The ρ axis is linearly spaced (the notebook's spacing is not in the spec; a
-documented toolkit choice). Each panel is one unit of work (one row per grid cell).
+curves. The ρ axis is linearly spaced (the paper does not give the authors'
+spacing; our choice). Each panel is one unit of work (one row per grid cell).
 """
 
 from __future__ import annotations

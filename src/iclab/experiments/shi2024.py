@@ -1,15 +1,15 @@
 """Shi, Wei, Xu & Liang (2024), arXiv 2405.19592: model size as rank or heads, and noise.
 
-Registered experiments (spec ``rank_noise_and_parity.md``; every setting is the toolkit's
-choice — the paper's simulation settings are not known, spec §4 / open point 11):
+Registered experiments (mathematics in docs/shi2024.md; every setting is the toolkit's
+choice — the paper does not give its simulation settings):
 
 * ``shi2024.fig_rank_noise``     — rank-r LSA trained on in-context regression with input
   covariance ``Λ``; risk on a test prompt with label noise ``σ²`` for each rank (trained: solid
   ± std over seeds; theory ``R(Γ*_r)`` at finite ``N``: dotted), and the behaviour difference
-  ``R_r - R_{r1}`` against spec §1.4.
+  ``R_r - R_{r1}`` against its closed form (docs/shi2024.md, "Noise in the test context").
 * ``shi2024.fig_rank_subspace``  — principal angles between the trained ``Γ``'s column space
   and the top-r eigenvectors of ``Λ``, relative error to ``Γ*_r``, and ``Γ``'s eigen-entries.
-* ``shi2024.fig_parity_coverage`` — the toolkit's sparse-parity construction (ours, spec §2.3):
+* ``shi2024.fig_parity_coverage`` — the toolkit's sparse-parity construction (docs/shi2024.md):
   per-pair accuracy of ``m``-head models against pair importance.
 * ``shi2024.fig_parity_noise``   — accuracy against the fraction ``p`` of flipped in-context
   labels for each ``m``.
@@ -335,7 +335,7 @@ class ShiRankSubspace(_RankBase):
 # Sparse parity: m-head ReLU model (the toolkit's construction)
 # ---------------------------------------------------------------------------------------------
 class ParitySettings(ExperimentSettings):
-    """Parity settings (the construction of spec §2.3 is the toolkit's, not the paper's)."""
+    """Parity settings (the parity construction is the toolkit's, not the paper's)."""
 
     d: int = pydantic.Field(8, ge=3)
     d_imp: int = pydantic.Field(4, ge=2)

@@ -1,6 +1,6 @@
 """Nonlinear transformers on in-context regression (Lu et al. Figs. 5–6; Shi et al. noise vs size).
 
-- ``lu2024.fig5`` — test error vs τ = n/d² for the three architectures of Lu et al. §5 at
+- ``lu2024.fig5`` — test error vs τ = n/d² for the three architectures of Lu et al. (Fig. 5) at
   several d; the interpolation peak per (architecture, d) and a fit ``n_peak = c d²``.
 - ``lu2024.fig6`` — g_task = e^ICL − e^IDG vs κ for two softmax blocks with MLP, with the
   dMMSE baseline and the (ridgeless, reduced linear-attention) theory curve.
@@ -10,7 +10,7 @@
 Each unit trains an *ensemble* (all τ or κ values × seeds, or all seeds of one size) as one
 tensor program (:mod:`iclab.fit.transformer_training`).
 
-**Peak rule** (spec open point 11, our choice): ``tau_peak`` is the τ on the grid with the
+**Peak rule** (our choice; the paper does not fix it): ``tau_peak`` is the τ on the grid with the
 largest mean (over seeds) test error; ``n_peak = tau_peak · d²``; ``c`` is the least-squares
 slope through the origin of ``n_peak`` against ``d²``. See ``docs/transformers.md``.
 """

@@ -1,6 +1,7 @@
-r"""Closed-form ridge optimum Γ* of the reduced linear-attention model (spec §2).
+r"""Closed-form ridge optimum Γ* of the reduced linear-attention model (Lu et al. 2024;
+docs/theory.md).
 
-Problem (authors' ``learn_Gamma_fast_NEW``; spec normalisation): with ``n`` contexts,
+Problem (authors' ``learn_Gamma_fast_NEW``; λ normalised as in docs/theory.md): with ``n`` contexts,
 query :math:`x_\mu\in\mathbb R^d`, context features :math:`h_\mu\in\mathbb R^{d+1}` and
 query label :math:`y_\mu`,
 
@@ -82,7 +83,7 @@ class GammaFit:
 
 
 def ridge_scale(n: int, d: int, lam: float) -> float:
-    r""":math:`\lambda' = \frac n d \lambda` (spec §2 normalisation)."""
+    r""":math:`\lambda' = \frac n d \lambda` (λ normalised as in docs/theory.md)."""
     return n / d * lam
 
 

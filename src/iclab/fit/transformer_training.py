@@ -3,7 +3,7 @@
 Design (what keeps an accelerator busy):
 
 - data live on the model's device: a fixed finite pretraining set per member
-  (:class:`FixedDataset`, ``P_m = τ_m d²`` contexts, as in Lu et al. §5) or prompts sampled
+  (:class:`FixedDataset`, ``P_m = τ_m d²`` contexts, as in Lu et al. 2024) or prompts sampled
   online on the device;
 - minibatches are drawn on the device with a ``torch.Generator`` (with replacement, ``B`` per
   member; the authors draw ``0.1·P`` without replacement — a documented difference);

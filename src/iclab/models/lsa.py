@@ -1,15 +1,16 @@
 """One-layer single-head linear self-attention (LSA) with a rank-constrained key–query matrix.
 
-Model (Shi, Wei, Xu & Liang 2024, seed poster; Zhang–Frei–Bartlett parameterisation, spec
-``rank_noise_and_parity.md`` §1.2)::
+Model (Shi, Wei, Xu & Liang 2024; Zhang–Frei–Bartlett parameterisation; docs/shi2024.md,
+"Linear regression: model size is the rank")::
 
     f_LSA(E) = E + W^{PV} E (E^T W^{KQ} E) / ρ,      ŷ = [f_LSA(E)]_{d+1, N+1}
 
 with the embedding ``E = [[x_1 … x_N x_q], [y_1 … y_N 0]]`` ``[(d+1), (N+1)]`` (the query column
 is included in ``E E^T``), full ``(d+1)×(d+1)`` weights, and **model size = rank**:
-``W^{KQ} = A B^T`` with ``A, B ∈ R^{(d+1)×r}`` (toolkit choice for spec open point 3: the rank
-constraint is on ``W^{KQ}`` only, ``W^{PV}`` is full). ``ρ`` defaults to the prompt's context
-length (``ρ = N`` in pretraining, ``ρ = M`` at test: open point 5).
+``W^{KQ} = A B^T`` with ``A, B ∈ R^{(d+1)×r}`` (the toolkit's choice, see docs/shi2024.md,
+"Modelling choices": the rank constraint is on ``W^{KQ}`` only, ``W^{PV}`` is full). ``ρ``
+defaults to the prompt's context length (``ρ = N`` in pretraining, ``ρ = M`` at test: our
+choice).
 
 Ensemble axis: ``M`` models (ranks × seeds) are stacked on a leading axis; ranks of different
 size share ``A, B [M, d+1, r_max]`` and a fixed column mask ``[M, r_max]`` zeroes the columns
@@ -186,14 +187,14 @@ class LowRankLSAEnsemble:
         return self.predict_from_statistics(params, gram, query, rho)
 
     def risk(self, params: Params, prompts: Prompts, rho: float | None = None) -> torch.Tensor:
-        """Per-model ``mean_B (ŷ - y_q)²`` ``[M]`` (no ½: spec open point 4)."""
+        """Per-model ``mean_B (ŷ - y_q)²`` ``[M]`` (no ½: our choice)."""
         y_q = prompts.y_q.reshape(-1, prompts.y_q.shape[-1])
         pred = self.predict(params, prompts, rho).view(len(self.ranks), self.seeds, -1)
         err = pred - y_q.expand(self.seeds, -1).unsqueeze(0)
         return err.pow(2).mean(dim=-1).reshape(self.size)
 
     def gamma(self, params: Params) -> torch.Tensor:
-        """Effective ``Γ = w^{PV}_{22} (W^{KQ}_{11})^T`` ``[M, d, d]`` (spec §1.2 reduction)."""
+        """Effective ``Γ = w^{PV}_{22} (W^{KQ}_{11})^T`` ``[M, d, d]`` (docs/shi2024.md)."""
         w = self.w_kq(params)
         return params["pv"][:, -1, -1].view(-1, 1, 1) * w[:, : self.d, : self.d].transpose(-1, -2)
 

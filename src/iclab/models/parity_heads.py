@@ -1,11 +1,12 @@
 """The m-head ReLU attention model for in-context sparse parity, as an ensemble over m × seeds.
 
-Model (Shi, Wei, Xu & Liang 2024 seed poster; on hidden features as in spec §2.3)::
+Model (Shi, Wei, Xu & Liang 2024; on the pair features of docs/shi2024.md, "Sparse parity")::
 
     g(X, y, x_q) = Σ_{i=1}^m a_i ReLU( (y^T Φ(X) / N) W^{(i)} φ(x_q) ),     ℓ = max(0, 1 - y_q g)
 
 with ``Φ(X)`` the pair features of the context (``[N, D]``) and ``φ(x_q)`` those of the query.
-**Head parameterisation** (toolkit choice, spec open point 8 on norm constraints):
+**Head parameterisation** (the toolkit's choice: the paper does not fix norm constraints; see
+docs/shi2024.md, "Modelling choices"):
 
 * ``head="rank1"`` (default): ``W^{(i)} = u_i v_i^T``, so a head computes
   ``a_i ReLU((ĉ·u_i)(v_i·φ_q))``. A head then serves essentially one pair and a pair needs two

@@ -1,6 +1,7 @@
 r"""The reduced linear-attention model of Lu et al. 2024 and an exact O(d) feature sampler.
 
-Model (spec ``asymptotic_linear_attention.md`` §2, authors' ``construct_H_NEW``): for a prompt
+Model (Lu et al. 2024; docs/theory.md, "The reduced linear-attention model"; authors'
+``construct_H_NEW``): for a prompt
 with context :math:`(x_i, y_i)_{i\le\ell}` and query :math:`x_{\ell+1}`,
 
 .. math::
@@ -58,7 +59,7 @@ def context_features(prompts: Prompts) -> torch.Tensor:
 
 
 def hz_features(prompts: Prompts) -> torch.Tensor:
-    r""":math:`H_Z = x_{\ell+1} h^\top`, shape ``[B, d, d+1]`` (spec §2)."""
+    r""":math:`H_Z = x_{\ell+1} h^\top`, shape ``[B, d, d+1]`` (Lu et al. 2024)."""
     return prompts.x_q.unsqueeze(-1) * context_features(prompts).unsqueeze(-2)
 
 

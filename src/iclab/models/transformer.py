@@ -19,8 +19,8 @@ Architecture (:class:`TransformerConfig`):
   sub-layer, or none;
 - a linear read-out of the query token to a scalar.
 
-The three architectures of Lu et al. §5 (Figs. 5–6) are :func:`lu_linear_attention`,
-:func:`lu_softmax_block` and :func:`lu_two_softmax_mlp`. Choices where the spec is silent or
+The three architectures of Lu et al. 2024 (Figs. 5–6) are :func:`lu_linear_attention`,
+:func:`lu_softmax_block` and :func:`lu_two_softmax_mlp`. Choices where the paper is silent or
 where we differ (documented in ``docs/transformers.md``): the linear-attention model embeds
 the raw tokens before Q/K/V (the same function class as Q/K/V on raw tokens when
 ``width ≥ d``); it has no residual and no LayerNorm, as in the authors' code.

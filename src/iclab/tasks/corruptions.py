@@ -46,8 +46,9 @@ def flip_labels(
         prompts: batch with context labels ``y [B, n]``.
         p: fraction in ``[0, 1]``.
         generator: torch generator on the prompts' device.
-        mode: ``"exact"`` (exactly ``round(p n)`` labels per prompt; toolkit default, spec
-            open point 9) or ``"bernoulli"`` (each label independently with probability ``p``).
+        mode: ``"exact"`` (exactly ``round(p n)`` labels per prompt; the toolkit's choice,
+            see docs/shi2024.md) or ``"bernoulli"`` (each label independently with
+            probability ``p``).
     """
     mask = flip_mask(prompts.batch, prompts.n, p, generator, mode).to(prompts.y.device)
     return prompts.replace(y=torch.where(mask, -prompts.y, prompts.y))

@@ -1,10 +1,12 @@
-"""Linear regression with general feature and task covariances (Li et al. 2024, spec §1.1).
+"""Linear regression with general feature and task covariances (Li et al. 2024;
+docs/li2024.md §1.1).
 
 ``beta ~ N(0, Sigma_beta)`` fresh per prompt, ``x_i ~ N(0, Sigma_x)`` for the ``n`` context
 examples and the query, ``y_i = x_i^T beta + xi_i`` with ``xi_i ~ N(0, sigma2)`` (query label too).
 
-Prior scaling (spec open point 8, our choice): the default ``Sigma_beta = I`` (so the null risk
-at ``n = 0`` is ``d + sigma2``); pass ``Sigma_beta = I/d`` for the other convention.
+Prior scaling (our choice; the paper does not fix it, see docs/li2024.md): the default
+``Sigma_beta = I`` (so the null risk at ``n = 0`` is ``d + sigma2``); pass
+``Sigma_beta = I/d`` for the other convention.
 Everything is drawn on the generator's device with the given ``torch.Generator``.
 """
 
@@ -42,7 +44,7 @@ def _normal(shape: tuple[int, ...], generator: torch.Generator, dtype: torch.dty
 
 @dataclasses.dataclass(frozen=True)
 class GaussianDesignTask:
-    """General-covariance Gaussian regression prompts (spec §1.1).
+    """General-covariance Gaussian regression prompts (Li et al. 2024; docs/li2024.md §1.1).
 
     Args:
         d: feature dimension.

@@ -1,16 +1,17 @@
 """Sparse 2-parity in context with important and less-important coordinates (**ours**).
 
-This is the toolkit's own construction (spec ``rank_noise_and_parity.md`` §2.3), chosen to
-realise the description on the seed poster of Shi, Wei, Xu & Liang 2024 ("random pick 2
-dimensions as XOR input", "important and less-important feature dimensions"). It is **not**
-the paper's data distribution, which is not confirmed (spec open point 8).
+This is the toolkit's own construction (docs/shi2024.md, "Sparse parity"), chosen to
+realise the description of Shi, Wei, Xu & Liang 2024 ("random pick 2 dimensions as XOR
+input", "important and less-important feature dimensions"). It is **not** the paper's data
+distribution, which the paper does not fully specify (our choice; see docs/shi2024.md,
+"Modelling choices").
 
 * Inputs ``x ∈ {±1}^d`` uniform; hidden features ``φ(x) = (x_a x_b)_{a<b} ∈ {±1}^D``,
   ``D = d(d-1)/2`` (pairs in lexicographic order, see :func:`pair_list`).
 * A task is a pair ``(a, b)``: with probability ``p_imp`` uniform over the pairs inside the
   important block ``{1..d_imp}``, otherwise uniform over the other pairs.
 * Labels ``y = x_a x_b``. Pretraining flips each *context* label independently with
-  probability ``p_train`` (the query label is never flipped: spec open point 9).
+  probability ``p_train`` (the query label is never flipped: our choice).
 * ``Prompts.w`` holds the task as the indicator ``e_a + e_b`` ``[B, d]``;
   :func:`pair_ids` turns it back into pair indices.
 """

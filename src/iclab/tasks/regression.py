@@ -1,6 +1,6 @@
-r"""In-context linear regression with a finite or infinite pool of tasks (Lu et al. 2024, §1).
+r"""In-context linear regression with a finite or infinite pool of tasks (Lu et al. 2024).
 
-Data model (spec ``asymptotic_linear_attention.md`` §1):
+Data model (Lu et al. 2024; docs/theory.md, "Data model"):
 
 * tokens :math:`x_i \sim \mathcal N(0, I_d/d)` for :math:`i = 1..\ell+1`;
 * labels :math:`y_i = x_i^\top w + \epsilon_i`, :math:`\epsilon_i \sim \mathcal N(0, \rho)`;
@@ -8,7 +8,8 @@ Data model (spec ``asymptotic_linear_attention.md`` §1):
 * ICL test: a fresh task; IDG test: a task drawn uniformly from the pool;
 * :math:`\kappa=\infty` (``k=None``): every pretraining context has its own fresh task.
 
-Task normalisation (spec open point 8), ``task_norm``:
+Task normalisation (the toolkit's choice: the paper does not fix it; see docs/lu2024.md,
+"Modelling choices"), ``task_norm``:
 
 * ``"sphere"`` — each task is :math:`\sqrt d\, g/\|g\|` with :math:`g\sim\mathcal N(0,I_d)`,
   i.e. uniform on the sphere of radius :math:`\sqrt d` (the authors' linear-attention
@@ -63,7 +64,8 @@ def draw_tasks(
 
 def balanced_context_count(n: int, k: int) -> int:
     r""":math:`k\cdot\mathrm{round}(n/k)` (at least :math:`k`): the authors' choice of
-    :math:`n` so that every pretraining task is used equally often (spec §1)."""
+    :math:`n` so that every pretraining task is used equally often (as in the
+    authors' linear simulations)."""
     check_int("n", n)
     check_int("k", k)
     return k * max(1, round(n / k))
@@ -89,7 +91,8 @@ def assign_tasks(n: int, k: int, balanced: bool, generator: torch.Generator) -> 
 def sample_prompts(
     tasks: torch.Tensor, context_len: int, rho: float, generator: torch.Generator
 ) -> Prompts:
-    r"""Token-level prompts for given task vectors (the reference construction, §1).
+    r"""Token-level prompts for given task vectors (the reference construction of docs/theory.md,
+    "Data model").
 
     Args:
         tasks: ``[B, d]`` task vector of each prompt (on the generator's device).
@@ -114,7 +117,7 @@ def sample_prompts(
 
 @dataclasses.dataclass(frozen=True)
 class InContextRegression:
-    r"""The in-context regression task family of Lu et al. (spec §1).
+    r"""The in-context regression task family of Lu et al. 2024 (docs/theory.md, "Data model").
 
     Attributes:
         d: token dimension.

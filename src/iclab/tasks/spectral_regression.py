@@ -1,10 +1,11 @@
 """In-context linear regression with a non-isotropic input covariance ``Λ = V D V^T``.
 
-The data model of Shi, Wei, Xu & Liang 2024's regression setting as reconstructed in spec
-``rank_noise_and_parity.md`` §1.2 ([D]): ``x_1..x_n, x_q ~ N(0, Λ)`` i.i.d.; the eigenvectors
-with large ``λ_i`` are the *important* directions, the small ones the *less-important*
-directions. Task ``w ~ N(0, I_d)`` (toolkit choice for spec open point 1) or a fixed test task;
-labels ``y_i = w^T x_i + ε_i`` with optional ``ε_i ~ N(0, σ_tr²)`` (default 0, open point 2);
+The data model of the regression setting of Shi, Wei, Xu & Liang 2024 as the toolkit
+reconstructs it (see docs/shi2024.md, "The mathematics"): ``x_1..x_n, x_q ~ N(0, Λ)`` i.i.d.;
+the eigenvectors with large ``λ_i`` are the *important* directions, the small ones the
+*less-important* directions. Task ``w ~ N(0, I_d)`` (the toolkit's choice: the paper does not
+fix the prior; see docs/shi2024.md, "Modelling choices") or a fixed test task; labels
+``y_i = w^T x_i + ε_i`` with optional ``ε_i ~ N(0, σ_tr²)`` (default 0, our choice);
 the query label ``y_q = w^T x_q`` is always clean (the risk's target).
 """
 

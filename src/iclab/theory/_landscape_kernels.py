@@ -1,15 +1,15 @@
 """Allocation-free NumPy kernels for the ridgeless errors on a (ρ, α) block, one κ at a time.
 
-Private to :mod:`iclab.theory.landscape`. Why a second form of the §3.3 formulas: the
+Private to :mod:`iclab.theory.landscape`. Why a second form of the ridgeless formulas: the
 Figure 3 grid has 3 × 60 million points, and NumPy temporaries above glibc's trim/mmap
 thresholds (~128 kB) cost page faults on every operation (measured ~40 ns/point instead of
 ~8 ns/point for the Marchenko–Pastur transform alone). So each block keeps its own scratch
 buffers, everything that depends only on (ρ, α) is computed once per block, and each κ costs
 ~15–25 in-place ufunc calls on arrays of ~12 000 points (L2-resident).
 
-The formulas are the §3.3 ones (spec ``asymptotic_linear_attention.md``; authors' code
-``ridgeless_icl`` / ``ridgeless_idg``) rewritten in terms of :math:`\\mu=q\\mathcal M(q)`
-(derived; algebra in each method's comment). They are tested against
+The formulas are the ridgeless ones of Lu et al. 2024 (docs/theory.md, "Ridgeless limit";
+authors' code ``ridgeless_icl`` / ``ridgeless_idg``) rewritten in terms of
+:math:`\\mu=q\\mathcal M(q)` (derived; algebra in each method's comment). They are tested against
 :func:`iclab.theory.asymptotic.e_icl` / ``e_idg`` to ~1e-12 relative
 (``tests/theory/test_theory_landscape.py``).
 """

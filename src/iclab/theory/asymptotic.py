@@ -1,10 +1,10 @@
 r"""Asymptotic ICL / IDG errors of linear attention (Lu et al. 2024, "Asymptotic theory of
 in-context learning by linear attention").
 
-Spec ``asymptotic_linear_attention.md`` §3 (formulas as implemented in the authors' code
-github.com/mletey/incontext-cleanup, ``theory_runs/common.py``). Docstrings cite the spec
-section and the authors' function name, never the paper's equation numbers (spec open
-point 2). Notation follows the authors' code, **not** the seed slides' text (open point 3):
+The mathematics is in docs/theory.md (formulas as implemented in the authors' code
+github.com/mletey/incontext-cleanup, ``theory_runs/common.py``). Docstrings cite the section
+of docs/theory.md and the authors' function name, not the paper's equation numbers (our
+choice). Notation follows the authors' code (see docs/theory.md, "Conventions"):
 
     q := (1 + rho) / alpha,   alpha = l/d,  kappa = k/d,  tau = n/d^2,  rho = noise variance.
 
@@ -165,7 +165,8 @@ def _ridgeless(metrics: tuple[str, ...], arrays: list[np.ndarray], shape: tuple[
 
 
 def solve_ridge_epsilon(tau: Any, lam: Any, q: Any, kappa: Any) -> np.ndarray:
-    """Self-consistent :math:`\\varepsilon>0` of spec §3.2 (code ``self_consistency``).
+    """Self-consistent :math:`\\varepsilon>0` of docs/theory.md, "Ridge (finite λ) ICL
+    error" (code ``self_consistency``).
 
     Solves :math:`1-\\tau+\\tau\\lambda/\\varepsilon
     -\\varepsilon\\mathcal M_\\kappa(q+\\varepsilon)=0`
@@ -200,15 +201,17 @@ def solve_ridge_epsilon(tau: Any, lam: Any, q: Any, kappa: Any) -> np.ndarray:
 def e_icl(tau: Any, alpha: Any, kappa: Any, rho: Any, lam: Any = 0.0) -> float | np.ndarray:
     """Asymptotic in-context-learning error :math:`e^{ICL}` (fresh test task).
 
-    * ``lam == 0``: ridgeless closed forms, spec §3.3 (code ``ridgeless_icl``), one branch
-      for :math:`\\tau<1` and one for :math:`\\tau>1`; ``inf`` exactly at :math:`\\tau=1`.
-    * ``lam > 0``: spec §3.2 (code ``ridge_icl``): :math:`\\varepsilon` from the scalar
-      self-consistency equation (:func:`solve_ridge_epsilon`, bracketing, all points
-      vectorised), then the boxed formula.
+    * ``lam == 0``: ridgeless closed forms, docs/theory.md "Ridgeless limit" (code
+      ``ridgeless_icl``), one branch for :math:`\\tau<1` and one for :math:`\\tau>1`; ``inf``
+      exactly at :math:`\\tau=1`.
+    * ``lam > 0``: docs/theory.md "Ridge (finite λ) ICL error" (code ``ridge_icl``):
+      :math:`\\varepsilon` from the scalar self-consistency equation
+      (:func:`solve_ridge_epsilon`, bracketing, all points vectorised), then the boxed formula.
 
     Args (all broadcastable): ``tau = n/d^2 > 0``, ``alpha = l/d > 0``,
     ``kappa = k/d > 0`` (``math.inf`` = infinite task diversity), ``rho >= 0`` noise
-    variance, ``lam >= 0`` ridge (normalised as :math:`\\frac n d\\lambda\\|\\Gamma\\|_F^2`, §2).
+    variance, ``lam >= 0`` ridge (normalised as :math:`\\frac n d\\lambda\\|\\Gamma\\|_F^2`,
+    docs/theory.md "Conventions").
     """
     arrays, shape = _validate(tau, alpha, kappa, rho, lam)
     out = _ridgeless(("icl",), arrays, shape)
@@ -225,13 +228,16 @@ def e_icl(tau: Any, alpha: Any, kappa: Any, rho: Any, lam: Any = 0.0) -> float |
 
 def e_idg(tau: Any, alpha: Any, kappa: Any, rho: Any, lam: Any = 0.0) -> float | np.ndarray:
     """Asymptotic in-distribution generalisation error :math:`e^{IDG}` (test task drawn from
-    the k pretraining tasks), ridgeless only: spec §3.3 (code ``ridgeless_idg``, notebook
+    the k pretraining tasks), ridgeless only: docs/theory.md "Ridgeless limit" (code
+    ``ridgeless_idg``, notebook
     ``prop_idg``); ``inf`` exactly at :math:`\\tau=1`.
 
     ``lam > 0`` raises :class:`~iclab.errors.ParameterError`: there is no finite-λ IDG formula
-    in the authors' code and the spec says not to guess one (§3.2, open point 5). Use the
-    numerical route instead: simulate :math:`\\Gamma^*` (ridge solve on sampled :math:`H_Z`,
-    spec §2) and evaluate the exact finite-d error :math:`e(\\Gamma)` with the IDG moments.
+    in the paper's main text or the authors' code, and iclab does not invent one (our choice;
+    docs/theory.md, "Finite-λ IDG: refused"). Use the numerical route instead: simulate
+    :math:`\\Gamma^*` (ridge solve on sampled :math:`H_Z`, docs/theory.md "The reduced
+    linear-attention model") and evaluate the exact finite-d error :math:`e(\\Gamma)` with the
+    IDG moments.
     """
     arrays, shape = _validate(tau, alpha, kappa, rho, lam)
     lam = arrays[4]
@@ -244,15 +250,15 @@ def e_idg(tau: Any, alpha: Any, kappa: Any, rho: Any, lam: Any = 0.0) -> float |
 
 
 def g_task(tau: Any, alpha: Any, kappa: Any, rho: Any) -> float | np.ndarray:
-    """Task-generalisation gap :math:`g_{task}=e^{ICL}-e^{IDG}` (ridgeless; spec §1, code
-    ``g_task``). ``nan`` at :math:`\\tau=1` (inf - inf)."""
+    """Task-generalisation gap :math:`g_{task}=e^{ICL}-e^{IDG}` (ridgeless; docs/theory.md
+    "Data model", code ``g_task``). ``nan`` at :math:`\\tau=1` (inf - inf)."""
     arrays, shape = _validate(tau, alpha, kappa, rho)
     return _scalar_or_array(_ridgeless(("icl", "idg"), arrays, shape))
 
 
 def e_kappa_inf(tau: Any, alpha: Any, rho: Any) -> float | np.ndarray:
-    """Ridgeless error at infinite task diversity, where :math:`e^{ICL}=e^{IDG}` (spec §3.5,
-    derived from §3.3 with :math:`\\mathcal M\\to1/(1+q)`):
+    """Ridgeless error at infinite task diversity, where :math:`e^{ICL}=e^{IDG}` (docs/theory.md
+    "Limits", derived from the ridgeless limit with :math:`\\mathcal M\\to1/(1+q)`):
 
     :math:`\\tau<1`: :math:`\\frac{(1+\\rho)-\\tau(2-\\tau)/(1+q)}{1-\\tau}`;
     :math:`\\tau>1`: :math:`\\frac{\\tau}{\\tau-1}(\\rho+\\frac q{1+q})`; ``inf`` at
@@ -268,8 +274,8 @@ def e_kappa_inf(tau: Any, alpha: Any, rho: Any) -> float | np.ndarray:
 
 def e_bayes_ridge(alpha: Any, rho: Any) -> float | np.ndarray:
     """Asymptotic ICL error of the Bayes-optimal (Gaussian-prior) ridge estimator
-    :math:`\\hat w=(X^\\top X+\\rho I)^{-1}X^\\top y` on the context alone (spec §4, derived;
-    the toolkit's baseline, open point 7):
+    :math:`\\hat w=(X^\\top X+\\rho I)^{-1}X^\\top y` on the context alone (derived; the
+    toolkit's baseline, not a curve of the paper; docs/theory.md "Baselines"):
 
     :math:`e^{Bayes}=\\rho+\\frac\\rho\\alpha\\mathcal M_\\alpha(\\rho/\\alpha)`,
 
@@ -293,7 +299,7 @@ def optimal_lambda_kappa_inf(tau: Any, alpha: Any, rho: Any) -> float | np.ndarr
     :math:`\\lambda^*=(1+q)(q+\\rho(1+q))/\\tau`, i.e.
     :math:`\\lambda^*\\tau=(1+q)^2(\\rho+q/(1+q))`.
 
-    A **numerical finding** (spec §3.5 / open point 6, found by minimising the §3.2 formulas),
+    A **numerical finding** (ours, found by minimising the finite-λ formulas of docs/theory.md),
     not a stated result of the paper; no finite-κ formula is known. Tested against a direct
     numerical minimisation of :func:`e_icl` over ``lam``.
     """

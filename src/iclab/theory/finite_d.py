@@ -1,7 +1,8 @@
 r"""Exact finite-(d, ℓ) test error of the reduced Γ-model, plus a Monte Carlo cross-check.
 
 For any :math:`\Gamma\in\mathbb R^{d\times(d+1)}` and a test-task distribution, with the
-data model of spec §1 and :math:`r = \|w\|^2/d`, :math:`\alpha=\ell/d`:
+data model of Lu et al. 2024 (docs/theory.md, "Data model") and :math:`r = \|w\|^2/d`,
+:math:`\alpha=\ell/d`:
 
 .. math::
     e(\Gamma) = \rho + \mathbb E r - \tfrac2d\,\mathrm{tr}(\Gamma A)
@@ -18,7 +19,8 @@ Derivation: :math:`x_{\ell+1}` is independent of :math:`h` with covariance :math
 :math:`\mathbb E[h|w] = (w, r+\rho)` and :math:`\mathbb E[hh^\top|w]` follow from the
 representation of :mod:`iclab.models.reduced` (:math:`t=\sigma^2\chi^2_\ell`,
 :math:`\mathbb E\chi^4 = \ell(\ell+2)`). When every test task has :math:`r=1` this is
-exactly the spec's form (§2, authors' ``gen_err_analytical_NEW``:
+exactly the form of docs/theory.md, "Exact finite-d error" (authors'
+``gen_err_analytical_NEW``:
 :math:`M_2=(1+\rho)B`); the version here is also exact for tasks of varying norm
 (Gaussian tasks, raw pools), whose fourth moments enter through :math:`\mathbb E r^2`.
 

@@ -1,12 +1,12 @@
 """Where is the ridgeless error non-monotone in the context length α? (Figure 3 of Lu et al.)
 
-Spec ``asymptotic_linear_attention.md`` §3.5 ("Non-monotonicity in α") and §5 (Fig. 3: a
+Lu et al. 2024, Fig. 3 (docs/theory.md, "Limits" and "Figure 3 landscape": a
 κ×ρ heat map of the α at the interior local minimum of :math:`e(\\alpha)`, grey where
 monotone; α on ``logspace(-2, 3, 500)``).
 
-**Definition of "interior minimum"** (toolkit choice; the notebook's rule is not in the
-spec): on the α grid ``alphas[0..A-1]`` (sorted ascending), index ``i`` with ``0 < i < A-1``
-is an interior local minimum when
+**Definition of "interior minimum"** (the toolkit's choice: the paper does not give the
+authors' rule; see docs/theory.md, "Figure 3 landscape"): on the α grid ``alphas[0..A-1]``
+(sorted ascending), index ``i`` with ``0 < i < A-1`` is an interior local minimum when
 
     e[i] < e[i-1] - tol   and   e[i] < e[i+1] - tol,   tol = rtol * |e[i]|,  rtol = 1e-12,
 
@@ -17,7 +17,7 @@ curve whose smallest value is at ``alphas[-1]`` is "monotone" (NaN). The grid an
 accurate to one grid step; :func:`refine_minimum_alpha` polishes it with a bounded scalar
 minimisation between the two neighbours.
 
-Speed: float64 NumPy, allocation-free kernels (module ``_landscape_kernels``: the §3.3
+Speed: float64 NumPy, allocation-free kernels (module ``_landscape_kernels``: the ridgeless
 formulas rewritten in :math:`\\mu = q\\mathcal M(q)`, tested against ``e_icl``/``e_idg``) on
 blocks of ρ rows × all α (~``chunk_elems`` points, L2-resident), one κ at a time, with the
 (ρ, α)-only parts computed once per block; blocks are spread over ``threads`` Python threads
@@ -86,7 +86,8 @@ def error_grid(metric: str, tau: float, kappas: Any, rhos: Any, alphas: Any, *,
     """Ridgeless error on the full grid, array [len(kappas), len(rhos), len(alphas)].
 
     Evaluated by the same kernel as :func:`interior_minimum_alpha`; equals ``e_icl`` /
-    ``e_idg`` (spec §3.3) to ~1e-12 relative. For plotting/inspection and tests.
+    ``e_idg`` (docs/theory.md, "Ridgeless limit") to ~1e-12 relative. For plotting/inspection
+    and tests.
     """
     kappas, rhos, alphas = _validate(metric, tau, kappas, rhos, alphas)
     check_int("threads", threads, minimum=1)

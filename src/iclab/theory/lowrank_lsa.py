@@ -1,15 +1,16 @@
 """Rank-r linear self-attention on in-context linear regression: optimum, risks, noise.
 
-Setting (spec ``rank_noise_and_parity.md`` §1.2, the Zhang–Frei–Bartlett parameterisation that
-Shi, Wei, Xu & Liang 2024 build on): inputs ``x ~ N(0, Λ)``, ``Λ = V D V^T`` with
-``D = diag(λ_1 >= ... >= λ_d > 0)``; pretraining task ``w ~ N(0, I_d)``; the LSA prediction
-reduces to ``ŷ = x_q^T Γ (1/ρ) Σ_i y_i x_i`` with ``rank Γ <= r``. Every function here works in
-the eigenbasis: a ``Γ = V diag(g) V^T`` is given by its eigen-entries ``g`` ``[d]``, and a test
-task ``w`` by ``s = V^T w`` ``[d]``. Risks carry **no** factor ½ (toolkit choice, spec open
-point 4). All formulas are [D] (derived in the spec, not quoted from the paper) and each has a
-Monte Carlo test in ``tests/shi2024/test_shi_theory_lsa.py``.
+Setting (docs/shi2024.md, "Linear regression: model size is the rank"; the Zhang–Frei–Bartlett
+parameterisation that Shi, Wei, Xu & Liang 2024 build on): inputs ``x ~ N(0, Λ)``,
+``Λ = V D V^T`` with ``D = diag(λ_1 >= ... >= λ_d > 0)``; pretraining task
+``w ~ N(0, I_d)``; the LSA prediction reduces to ``ŷ = x_q^T Γ (1/ρ) Σ_i y_i x_i`` with
+``rank Γ <= r``. Every function here works in the eigenbasis: a ``Γ = V diag(g) V^T`` is
+given by its eigen-entries ``g`` ``[d]``, and a test task ``w`` by ``s = V^T w`` ``[d]``. Risks
+carry **no** factor ½ (the toolkit's choice; see docs/shi2024.md, "Modelling choices"). All
+formulas are derived by us (not quoted from the paper) and each has a Monte Carlo test in
+``tests/shi2024/test_shi_theory_lsa.py``.
 
-Tie-breaking (spec open point 7): eigenvalues are expected in non-increasing order; the rank-r
+Tie-breaking (our choice): eigenvalues are expected in non-increasing order; the rank-r
 optimum keeps the first ``r`` *indices*, so among tied eigenvalues the lower index wins.
 """
 
@@ -39,7 +40,7 @@ def _rank(rank: int, d: int) -> int:
 def optimal_gamma_spectrum(
     eigenvalues: np.ndarray, n: float, rank: int, sigma2_train: float = 0.0
 ) -> np.ndarray:
-    """Eigen-entries ``g`` ``[d]`` of the optimal rank-r ``Γ*_r`` (spec §1.3, [D]).
+    """Eigen-entries ``g`` ``[d]`` of the optimal rank-r ``Γ*_r`` (derived; docs/shi2024.md).
 
     ``g_i = 1 / ((N+1)/N λ_i + (tr Λ + σ_tr²)/N)`` for ``i <= r`` and ``0`` otherwise.
     ``n = inf`` gives the limit ``g_i = 1/λ_i`` (pseudo-inverse of Λ on the top-r space).
@@ -69,10 +70,11 @@ def optimal_gamma(
 def pretrain_risk_of_spectrum(
     g: np.ndarray, eigenvalues: np.ndarray, n: float, sigma2_train: float = 0.0
 ) -> float:
-    """Pretraining ICL risk ``L(Γ)`` of ``Γ = V diag(g) V^T`` with ``w ~ N(0, I)`` ([D]).
+    """Pretraining ICL risk ``L(Γ)`` of ``Γ = V diag(g) V^T`` with ``w ~ N(0, I)`` (derived).
 
     ``L = Σ_i λ_i (1 - a_i)² + (1/N) Σ_i a_i² (λ_i + tr Λ + σ_tr²)``, ``a_i = λ_i g_i``;
-    this is spec §1.3's ``L(Γ)`` restricted to diagonal ``G`` (target ``w^T x_q`` is clean).
+    this is the pretraining risk ``L(Γ)`` of docs/shi2024.md restricted to diagonal ``G``
+    (target ``w^T x_q`` is clean).
     """
     lam = _eigenvalues(eigenvalues)
     check_positive("n", n)
@@ -81,7 +83,7 @@ def pretrain_risk_of_spectrum(
 
 
 def optimal_pretrain_risk(eigenvalues: np.ndarray, n: float, rank: int) -> float:
-    """``L*_r = Σ_{i>r} λ_i + Σ_{i<=r} λ_i(λ_i + tr Λ)/((N+1)λ_i + tr Λ)`` (spec §1.3, σ_tr=0)."""
+    """``L*_r = Σ_{i>r} λ_i + Σ_{i<=r} λ_i(λ_i + tr Λ)/((N+1)λ_i + tr Λ)`` (σ_tr = 0)."""
     lam = _eigenvalues(eigenvalues)
     r = _rank(rank, lam.size)
     check_positive("n", n)
@@ -94,7 +96,8 @@ def noisy_prompt_risk(
     g: np.ndarray, eigenvalues: np.ndarray, s: np.ndarray, m: int, sigma2: float = 0.0,
     input_noise2: float = 0.0,
 ) -> float:
-    """Risk ``R`` of ``Γ = V diag(g) V^T`` on a test prompt of ``M`` examples (spec §1.4, [D]).
+    """Risk ``R`` of ``Γ = V diag(g) V^T`` on a test prompt of ``M`` examples (derived;
+    docs/shi2024.md, "Noise in the test context").
 
     Fixed task ``w = V s``; context ``y_i = w^T x_i + ε_i``, ``ε_i ~ N(0, σ²)``; test-time
     normalisation ``ρ = M``; target the clean ``w^T x_q``. With ``a_i = λ_i g_i``::
@@ -102,7 +105,7 @@ def noisy_prompt_risk(
         R = Σ λ_i (1-a_i)² s_i² + (1/M) Σ λ_i a_i² s_i² + (‖s‖_D² + σ²)/M Σ a_i²
             + τ² (‖s‖_D² + σ²)/M Σ a_i²/λ_i
 
-    The last term is the toolkit's **input-noise** variant ([D], derived here): the context
+    The last term is the toolkit's **input-noise** variant (derived here): the context
     inputs are observed as ``x_i + ξ_i``, ``ξ_i ~ N(0, τ² I)``, while the labels were made from
     the clean ``x_i``; the query is clean. Derivation: ``ĉ`` gains ``(1/M) Σ ξ_i y_i``, mean 0,
     covariance ``τ² E[y²] I / M`` with ``E[y²] = ‖s‖_D² + σ²``, uncorrelated with the rest, so
@@ -135,7 +138,7 @@ def rank_risk(
 ) -> float:
     """``R_r``: the noisy-prompt risk of the rank-r optimum pretrained with length ``n``.
 
-    ``n = inf`` gives spec §1.4's idealised ``R_r = Σ_{i>r} λ_i s_i² + (1/M) Σ_{i<=r} λ_i s_i²
+    ``n = inf`` gives the idealised ``R_r = Σ_{i>r} λ_i s_i² + (1/M) Σ_{i<=r} λ_i s_i²
     + r (‖s‖_D² + σ²)/M``.
     """
     g = optimal_gamma_spectrum(eigenvalues, n, rank)
@@ -146,7 +149,7 @@ def behaviour_difference(
     eigenvalues: np.ndarray, s: np.ndarray, m: int, sigma2: float, r1: int, r2: int,
     n: float = np.inf, input_noise2: float = 0.0,
 ) -> float:
-    """``R_{r2} - R_{r1}`` for the rank-r optima, ``r1 < r2`` (spec §1.4, [D]).
+    """``R_{r2} - R_{r1}`` for the rank-r optima, ``r1 < r2`` (derived).
 
     For ``s`` supported on the top-``r1`` directions this equals the closed form
     ``(‖s‖_D² + σ²)/M Σ_{r1<i<=r2} a_i² (1 + τ²/λ_i)``, ``a_i = Nλ_i/((N+1)λ_i + tr Λ)``; as
@@ -169,7 +172,8 @@ def behaviour_difference_closed_form(
     eigenvalues: np.ndarray, signal: float, m: int, sigma2: float, r1: int, r2: int,
     n: float = np.inf, input_noise2: float = 0.0,
 ) -> float:
-    """Closed form of ``R_{r2} - R_{r1}`` for a task in the top-``r1`` span (spec §1.4, [D]).
+    """Closed form of ``R_{r2} - R_{r1}`` for a task in the top-``r1`` span (derived;
+    docs/shi2024.md).
 
     ``(‖s‖_D² + σ²)/M Σ_{i=r1+1}^{r2} a_i² (1 + τ²/λ_i)`` with ``a_i = Nλ_i/((N+1)λ_i + tr Λ)``
     (``a_i = 1`` at ``n = inf``, giving ``(r2-r1)/M (‖s‖_D² + σ²)``). ``signal`` is
@@ -193,7 +197,8 @@ def best_test_rank(
     """The rank minimising the task-averaged (``w ~ N(0, I)``) noisy-prompt risk.
 
     Averaging ``R`` over ``s ~ N(0, I)`` replaces ``s_i²`` by 1 and ``‖s‖_D²`` by ``tr Λ``.
-    At ``n = inf`` step ``r -> r+1`` helps iff ``λ_{r+1}(1 - 1/M) > (tr Λ + σ²)/M`` (spec §6.6).
+    At ``n = inf`` step ``r -> r+1`` helps iff ``λ_{r+1}(1 - 1/M) > (tr Λ + σ²)/M`` (derived
+    by us from ``R`` above).
     """
     lam = _eigenvalues(eigenvalues)
     risks = []

@@ -1,7 +1,7 @@
 """Marchenko–Pastur Stieltjes transform :math:`\\mathcal M_\\kappa(q)` and its derivative.
 
-Spec ``asymptotic_linear_attention.md`` §3.1 (authors' code ``M_kappa`` /
-``S_Wishart`` and ``S_Wishart_derivative``; the seed slides call it "(B.3)"):
+Lu et al. 2024; docs/theory.md, "The Marchenko–Pastur transform" (authors' code ``M_kappa`` /
+``S_Wishart`` and ``S_Wishart_derivative``):
 
 .. math::
 
@@ -63,8 +63,9 @@ def _mp_prime(q: Any, ik: Any, m: Any) -> Any:
     """:math:`\\mathcal M'_{1/ik}(q)` given ``m = M(q)``.
 
     Uses :math:`\\mathcal M' = -\\frac{\\mathcal M + \\mathcal M^2/\\kappa}
-    {1 - 1/\\kappa + q + 2q\\mathcal M/\\kappa}` (spec §3.1) with the quadratic
-    :math:`1 - 1/\\kappa + q = 1/\\mathcal M - q\\mathcal M/\\kappa` substituted, which gives the
+    {1 - 1/\\kappa + q + 2q\\mathcal M/\\kappa}` (the derivative of the quadratic) with
+    the quadratic :math:`1 - 1/\\kappa + q = 1/\\mathcal M - q\\mathcal M/\\kappa` substituted,
+    which gives the
     cancellation-free form :math:`-\\mathcal M^2 (1 + \\mathcal M/\\kappa) /
     (1 + q\\mathcal M^2/\\kappa)`.
     """
@@ -73,7 +74,7 @@ def _mp_prime(q: Any, ik: Any, m: Any) -> Any:
 
 
 def mp_transform(q: Any, kappa: Any) -> float | np.ndarray:
-    """Marchenko–Pastur transform :math:`\\mathcal M_\\kappa(q)` (spec §3.1, code ``M_kappa``).
+    """Marchenko–Pastur transform :math:`\\mathcal M_\\kappa(q)` (docs/theory.md, code ``M_kappa``).
 
     Args:
         q: shift, ``>= 0`` (scalar or array).
@@ -106,7 +107,7 @@ def _needs_safe(q: np.ndarray, ik: np.ndarray) -> bool:
 
 
 def mp_transform_derivative(q: Any, kappa: Any) -> float | np.ndarray:
-    """Derivative :math:`\\mathcal M'_\\kappa(q)` (spec §3.1, code ``S_Wishart_derivative``).
+    """Derivative :math:`\\mathcal M'_\\kappa(q)` (docs/theory.md, code ``S_Wishart_derivative``).
 
     Args/returns as :func:`mp_transform`; ``-inf`` at ``q = 0`` when ``kappa <= 1``.
     """

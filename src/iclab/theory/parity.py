@@ -1,9 +1,9 @@
-"""Idealised theory for the toolkit's in-context sparse-parity construction (**ours**, [D]).
+"""Idealised theory for the toolkit's in-context sparse-parity construction (**ours**, derived).
 
 The paper's parity theorems (Shi, Wei, Xu & Liang 2024, "Optimal solution for parity" and
-"Behavior difference for parity") are known only informally from the seed poster; their
-distribution and constants are not confirmed (spec §2.1). What is implemented here is derived
-for the toolkit's construction (:mod:`iclab.tasks.parity`, spec §2.3) and the rank-one-head
+"Behavior difference for parity") are stated only informally; their data distribution and
+constants are not given. What is implemented here is derived for the toolkit's construction
+(:mod:`iclab.tasks.parity`; docs/shi2024.md, "Sparse parity") and the rank-one-head
 model (:mod:`iclab.models.parity_heads`); each formula has a Monte Carlo test.
 
 **Pair-aligned solutions.** With clean context labels and ``N -> ∞``, ``ĉ = y^T Φ(X)/N``
@@ -39,7 +39,7 @@ def relu(t: np.ndarray) -> np.ndarray:
 
 
 def relu_parity(x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
-    """``½[ReLU(x1+x2) + ReLU(-x1-x2) - ReLU(x1-x2) - ReLU(x2-x1)]`` (spec §2.2).
+    """``½[ReLU(x1+x2) + ReLU(-x1-x2) - ReLU(x1-x2) - ReLU(x2-x1)]``.
 
     Equals ``x1 x2`` on ``{±1}²``: a 2-parity needs a constant number of ReLU units.
     """
@@ -81,7 +81,7 @@ def exact_flip_fraction(p: float, n: int) -> float:
 
 
 def served_accuracy(p: float | np.ndarray, n: int, served_pairs: int) -> np.ndarray:
-    """Idealised accuracy on a served task: ``Φ((1 - 2k/N) √(N/(K-1)))`` (CLT, [D]).
+    """Idealised accuracy on a served task: ``Φ((1 - 2k/N) √(N/(K-1)))`` (CLT, derived).
 
     Args:
         p: fraction(s) of flipped context labels (exactly ``k = round(pN)`` flipped).
