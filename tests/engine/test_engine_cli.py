@@ -90,7 +90,7 @@ def test_theory_json_output(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     payload = json.loads(res.stdout)
     assert set(payload) >= {"e_icl", "tau", "alpha", "kappa", "rho"}
-    # The value itself is checked against the spec's table in tests/theory.
+    # The value itself is checked against reference values in tests/theory.
     assert payload["e_icl"] > payload["rho"]
     res = _iclab("theory", "e-icl", "--tau", "2", "--alpha", "10", "--kappa", "inf", "--rho",
                  "0.01", "--json", cwd=tmp_path)

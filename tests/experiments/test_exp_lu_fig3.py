@@ -1,4 +1,5 @@
-"""lu2024.fig3 through the engine: the heat-map cells at Figure 2's curves match spec §8 item 9."""
+"""lu2024.fig3 through the engine: the heat-map cells at Figure 2's curves match the
+reference minimisers."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import numpy as np
 from iclab.engine import run_experiment
 from iclab.experiments.lu2024_landscape import PANELS
 
-# Spec §8 item 9: alpha* at the interior minimum (None = monotone), per panel and kappa.
+# Reference minimisers (independent re-implementation): alpha* at the interior minimum
+# (None = monotone), per panel and kappa.
 EXPECTED = {
     "A": {0.2: 2.31, 0.4: 5.47, 0.5: 9.59, 0.6: 22.6, 1.5: None},
     "B": {0.1: None, 0.3: 6.16, 0.5: 5.62, 0.7: 7.40, 2.0: None},
@@ -36,7 +38,7 @@ def test_fig3_cells_match_spec_minimisers(tmp_path: Path) -> None:
             if alpha_star is None:
                 assert got is None or np.isnan(got), (panel, kappa, got)
             else:
-                # within one grid step (+ rounding of the spec's 3 significant digits)
+                # within one grid step (+ rounding of the reference's 3 significant digits)
                 assert abs(math.log(got / alpha_star)) <= step + 0.01, (panel, kappa, got)
     fig = res.experiment.plot(res.settings, table, None)
     assert len(fig.axes) == 4  # three panels and the colour bar
@@ -44,7 +46,7 @@ def test_fig3_cells_match_spec_minimisers(tmp_path: Path) -> None:
 
 def test_fig3_claim_brute_force_reproduces_spec_minimisers() -> None:
     """The claim's brute-force search (closed-form e(alpha), not the map's kernels) finds the
-    spec's minimisers on a fine grid, and "monotone" where the spec says so."""
+    reference minimisers on a fine grid, and "monotone" where the reference says so."""
     from iclab.experiments._lu2024_claims import _brute_force_minimum
 
     fine = np.logspace(-2, 3, 1997)

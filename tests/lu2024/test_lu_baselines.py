@@ -1,4 +1,4 @@
-"""Bayes-ridge and dMMSE baselines (spec §4) and the LA >= Bayes ordering."""
+"""Bayes-ridge and dMMSE baselines (docs/theory.md, "Baselines") and the LA >= Bayes ordering."""
 
 from __future__ import annotations
 
@@ -52,8 +52,8 @@ def test_lu_bayes_ridge_predict_monte_carlo() -> None:
 
 
 def test_lu_linear_attention_not_better_than_bayes() -> None:
-    """LA >= Bayes: (i) theory, LA at tau -> inf, kappa = inf vs e_bayes_ridge (spec §8 item
-    10: 0.7875 > 0.6742 ... ); (ii) simulation at d = 24, alpha = 2, kappa = inf, tau = 4:
+    """LA >= Bayes: (i) theory, LA at tau -> inf, kappa = inf vs e_bayes_ridge (reference
+    values 0.7875 > 0.6742 ... ); (ii) simulation at d = 24, alpha = 2, kappa = inf, tau = 4:
     exact LA error exceeds the Bayes MC error by more than 5 MC standard errors."""
     for alpha in (0.5, 1.0, 2.0, 10.0):
         assert e_kappa_inf(1e9, alpha, 0.1) > e_bayes_ridge(alpha, 0.1)
@@ -80,7 +80,7 @@ def test_lu_dmmse_memorises_at_small_kappa() -> None:
     """dMMSE (d = 16, alpha = 10, rho = 0.01): IDG error ~ rho (it identifies the pool task;
     bound rho + 0.02) and g_task stays large for kappa in {0.25, 2, 8} (> 0.5; measured
     ~0.75 at kappa = 8), unlike linear attention whose theory g_task at alpha = tau = 10 is
-    0.004 at kappa = 8 (spec §4, §8 item 8).
+    0.004 at kappa = 8 (docs/theory.md, "Baselines").
     The softmax stays finite although ||y - Xw||^2 / (2 rho) reaches ~1e4."""
     d, ell, rho, n = 16, 160, 0.01, 400
     for kappa in (0.25, 2.0, 8.0):

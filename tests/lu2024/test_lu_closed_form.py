@@ -1,4 +1,5 @@
-"""Closed-form ridge optimum Γ* (spec §2): GD agreement, primal = dual = PCG, chunked Gram."""
+"""Closed-form ridge optimum Γ* (docs/theory.md): GD agreement, primal = dual = PCG, chunked
+Gram."""
 
 from __future__ import annotations
 

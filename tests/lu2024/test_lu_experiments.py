@@ -39,7 +39,8 @@ def test_lu_experiment_runs_end_to_end(name: str, tmp_path) -> None:  # noqa: AN
 
 
 def test_lu_fig1_theory_wiring() -> None:
-    """Fig. 1 theory frame reproduces spec §8 items 4 and 5 at the simulated taus (checks the
+    """Fig. 1 theory frame reproduces the Fig. 1 theory values (reference
+    values from an independent re-implementation) at the simulated taus (checks the
     wiring of panel/metric/lambda to the theory functions; tolerance 1e-3 absolute)."""
     exp = get_experiment("lu2024.fig1")
     s = exp.make_settings("full", {"theory_points": 56})  # grid includes the simulated taus

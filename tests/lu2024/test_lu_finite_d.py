@@ -38,8 +38,9 @@ def test_lu_exact_error_matches_monte_carlo(task_norm: str) -> None:
 
 
 def test_lu_exact_error_reduces_to_spec_form() -> None:
-    """For unit-norm-squared tasks (|w|^2 = d) the general formula equals the spec's
-    e = 1 + rho + (1+rho)/d tr(Γ^T Γ B) - 2/d tr(Γ A) with the spec's B (a second,
+    """For unit-norm-squared tasks (|w|^2 = d) the general formula equals the form of
+    docs/theory.md "Exact finite-d error",
+    e = 1 + rho + (1+rho)/d tr(Γ^T Γ B) - 2/d tr(Γ A) with that page's B (a second,
     independently written expression; agreement to 1e-12)."""
     d, ell, rho = 5, 7, 0.2
     g = _gen(1)
@@ -59,10 +60,10 @@ def test_lu_exact_error_reduces_to_spec_form() -> None:
 
 
 def test_lu_finite_d_simulation_approaches_theory() -> None:
-    """Spec §8 item 11 (alpha = 2, kappa = 0.5, tau = 2, rho = 0.01, lambda = 1e-6): the mean
+    """Finite-d check (alpha = 2, kappa = 0.5, tau = 2, rho = 0.01, lambda = 1e-6): the mean
     simulated error over trials moves towards the asymptotic theory (1.066 / 0.382) as d grows
-    20 -> 40 -> 80, and at d = 80 is within 10% of it (the spec finds ~O(1/d) convergence and
-    recommends ~10% at d ~ 40; trial-to-trial std at d = 80 is ~1%)."""
+    20 -> 40 -> 80, and at d = 80 is within 10% of it (convergence is about O(1/d), so ~10% is
+    expected at d ~ 40; trial-to-trial std at d = 80 is ~1%)."""
     params = {"alpha": 2.0, "kappa": 0.5, "tau": 2.0, "rho": 0.01, "lam": 1e-6}
     theory = {"e_icl": e_icl(2.0, 2.0, 0.5, 0.01), "e_idg": e_idg(2.0, 2.0, 0.5, 0.01)}
     trials = {20: 16, 40: 6, 80: 3}

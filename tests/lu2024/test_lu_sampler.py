@@ -1,4 +1,5 @@
-"""Fast O(d) feature sampler vs the token-level construction (spec §2 "Fast sampling")."""
+"""Fast O(d) feature sampler vs the token-level construction (docs/theory.md, "The reduced
+linear-attention model")."""
 
 from __future__ import annotations
 

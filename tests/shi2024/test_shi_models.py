@@ -39,7 +39,7 @@ def test_shi_lsa_rank_mask_and_gamma_reduction() -> None:
     full = dict(params, a=torch.randn(params["a"].shape, generator=g, dtype=torch.float64),
                 b=torch.randn(params["b"].shape, generator=g, dtype=torch.float64))
     assert torch.linalg.matrix_rank(ens.w_kq(full)).tolist() == ens.member_ranks
-    # with w21 blocks at zero (the init), ŷ = x_q^T Γ (1/n) Σ y_i x_i (spec §1.2)
+    # with w21 blocks at zero (the init), ŷ = x_q^T Γ (1/n) Σ y_i x_i (docs/shi2024.md)
     params["pv"][:, -1, :-1] = 0.0
     prompts = split_ensemble(task.sample(5, g, dtype=torch.float64), 1)
     c = torch.einsum("sbn,sbnd->sbd", prompts.y, prompts.X) / 12
@@ -48,7 +48,7 @@ def test_shi_lsa_rank_mask_and_gamma_reduction() -> None:
 
 
 def test_shi_lsa_scale_symmetry() -> None:
-    # spec §6.3: (W^{KQ}, w^{PV}_22) -> (W^{KQ}/c, c w^{PV}_22) leaves ŷ unchanged (w21=0)
+    # scale symmetry: (W^{KQ}, w^{PV}_22) -> (W^{KQ}/c, c w^{PV}_22) leaves ŷ unchanged (w21=0)
     g, task, ens, params = _lsa_setup(2)
     params["pv"][:, -1, :-1] = 0.0
     prompts = split_ensemble(task.sample(6, g, dtype=torch.float64), 1)

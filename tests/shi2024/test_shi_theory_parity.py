@@ -1,4 +1,4 @@
-"""Checks of iclab.theory.parity and the sparse-parity construction (spec §2.2-2.3, §6.7)."""
+"""Checks of iclab.theory.parity and the sparse-parity construction (docs/shi2024.md)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def test_shi_parity_task_distribution_and_labels() -> None:
     # multinomial frequencies: std <= sqrt(.25*.75/2e4) = 0.0031; 5 std
     assert torch.allclose(freq, probs, atol=0.016)
     assert probs[task.important()].sum().item() == pytest.approx(0.75)
-    # E[ĉ] = e_pair (spec §2.3 signal): mean of ĉ over prompts with the same pair
+    # E[ĉ] = e_pair (the signal of docs/shi2024.md): mean of ĉ over prompts with the same pair
     c, _ = parity_statistics(task.sample(4000, g, pair=4))
     expected = torch.zeros(15)
     expected[4] = 1.0
@@ -40,7 +40,7 @@ def test_shi_parity_task_distribution_and_labels() -> None:
 
 
 def test_shi_negative_control_raw_coordinates() -> None:
-    # spec §6.7: under uniform ±1 inputs the raw statistic X^T y / N has mean 0 (no signal)
+    # negative control: under uniform ±1 inputs the raw statistic X^T y / N has mean 0 (no signal)
     task = SparseParityTask(d=6, d_imp=3, p_imp=0.5, n=40)
     pr = task.sample(20000, torch.Generator().manual_seed(1))
     raw = torch.einsum("bn,bnd->bd", pr.y, pr.X) / 40

@@ -1,6 +1,6 @@
 """Statistical tests over seeds of the trained models (slow: they train ensembles).
 
-Claims (spec §1.3-1.4, §2.3; docs/shi2024.md): a trained rank-r LSA matches Γ*_r and its risk;
+Claims (docs/shi2024.md): a trained rank-r LSA matches Γ*_r and its risk;
 its sensitivity to test label noise (the slope of the risk in σ²) rises with the rank and
 matches the rank-r optimum's; in the toolkit's parity construction few heads serve the
 important pairs first and many heads lose accuracy faster as the flipped fraction p grows.

@@ -1,4 +1,5 @@
-"""Asymptotic ICL/IDG errors of Lu et al. (spec §3, §3.5, §4, §8 items 2–8, 10, 12)."""
+"""Asymptotic ICL/IDG errors of Lu et al. 2024 (docs/theory.md: formulas, limits, baselines),
+against reference values from an independent re-implementation and against limits."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ RHO = 0.01
 
 
 def icl_above_kstar_form(tau, alpha, kappa, rho):
-    """Second, independent form of ridgeless e_ICL for τ > 1 (spec §3.3, the code's k* form):
+    """Second, independent form of ridgeless e_ICL for τ > 1 (docs/theory.md "Ridgeless limit";
+    the authors' code's k* form):
 
     (k* − 1/(τ−1))(1+q)(q m)² + (3−2τ)/(τ−1) m q² + ((1+ρ)/(τ−1) m + 1) q + ρm/(τ−1) + ρ,
     k* = [1 − κ (m/(κ+m))²]^{-1}, m = M_κ(q). It never uses M'.
@@ -44,7 +46,7 @@ def icl_above_kstar_form(tau, alpha, kappa, rho):
      ((20, 5.6, 0.3, 0.5), 1.3734214950), ((3, 2, 2, 0.1), 0.7718059823)],
 )
 def test_two_tau_above_one_forms_agree(params, expected):
-    # §8 item 2: table given to 10 digits; the two forms agree to round-off.
+    # independent reference values (10 digits); the two forms agree to round-off.
     assert e_icl(*params) == pytest.approx(expected, abs=1e-9)
     assert icl_above_kstar_form(*params) == pytest.approx(e_icl(*params), rel=1e-12)
 
@@ -63,7 +65,8 @@ def test_two_tau_above_one_forms_agree_on_a_grid():
      ((0.3, 2, 1.5, 0.2), 1.27079182), ((5, 1, 0.25, 0.5), 1.72161690)],
 )
 def test_ridge_tends_to_ridgeless(params, expected):
-    # §8 item 3 (8 digits given). The finite-λ route (root solve + §3.2 formula) is a
+    # independent reference values (8 digits). The finite-λ route
+    # (root solve + finite-λ formula) is a
     # different computation from the ridgeless closed forms; at λ = 1e-9 they differ by O(λ)
     # (observed ≤ 3e-8), and the gap shrinks as λ → 0.
     ridgeless = e_icl(*params)
@@ -74,7 +77,7 @@ def test_ridge_tends_to_ridgeless(params, expected):
 
 
 def test_fig1_ab_values():
-    # §8 item 4 (4 decimals): κ = 0.5, ρ = 0.01.
+    # Fig. 1 A/B independent reference values (4 decimals): κ = 0.5, ρ = 0.01.
     taus = np.array([0.2, 0.5, 0.85, 1.15, 1.5, 2])
     table = {
         1: ([1.0385, 1.2611, 3.1790, 3.6679, 1.6635, 1.2340],
@@ -88,7 +91,8 @@ def test_fig1_ab_values():
 
 
 def test_fig1c_ridge_values_and_peak():
-    # §8 item 5: α = 10, κ = ∞, ρ = 0.01; the λ = 1e-5 curve peaks at τ = 1 (16.93).
+    # Fig. 1C independent reference values: α = 10, κ = ∞, ρ = 0.01; the λ = 1e-5 curve peaks
+    # at τ = 1 (16.93).
     taus = np.array([0.2, 0.5, 0.85, 1, 1.15, 1.5, 2])
     table = {
         1e-5: [0.8538, 0.6576, 0.8141, 16.93, 0.7792, 0.3052, 0.2035],
@@ -117,7 +121,7 @@ def test_solver_is_vectorised_over_mixed_lambda():
                          [(0.5, 1, 1.27373134), (0.5, 10, 0.65760218),
                           (2, 1, 1.02497512), (2, 10, 0.20346957)])
 def test_kappa_infinite_closed_forms(tau, alpha, expected):
-    # §8 item 6 (8 digits): ICL = IDG = the §3.5 closed form at κ = ∞.
+    # Reference values (8 digits): ICL = IDG = the κ = ∞ closed form of docs/theory.md "Limits".
     assert e_kappa_inf(tau, alpha, RHO) == pytest.approx(expected, abs=6e-9)
     assert e_icl(tau, alpha, math.inf, RHO) == pytest.approx(expected, abs=6e-9)
     assert e_idg(tau, alpha, math.inf, RHO) == pytest.approx(expected, abs=6e-9)
@@ -133,14 +137,14 @@ def test_kappa_infinite_matches_general_formulas_on_a_grid():
 
 
 def test_tau_to_zero_gives_one_plus_rho():
-    # §3.5 / §8 item 7: with no pretraining data the predictor is 0, e = 1 + ρ.
+    # docs/theory.md "Limits": with no pretraining data the predictor is 0, e = 1 + ρ.
     for f in (e_icl, e_idg):
         got = f(1e-9, np.array([0.3, 3, 30]), np.array([[0.2], [1.5]]), 0.4)
         assert np.allclose(got, 1.4, atol=1e-6)
 
 
 def test_large_tau_and_alpha_limits():
-    # §8 item 7 values (4 decimals) and the §3.5 law ρ + (1 − κ)_+ ; IDG → ρ.
+    # Reference values (4 decimals) and the κ = 1 transition law ρ + (1 − κ)_+ ; IDG → ρ.
     kappas = np.array([0.25, 0.5, 0.9, 1.1, 2])
     got = e_icl(1e9, 1e7, kappas, RHO)
     assert np.allclose(got, [0.7601, 0.5100, 0.1100, 0.0100, 0.0100], atol=6e-5)
@@ -151,7 +155,7 @@ def test_large_tau_and_alpha_limits():
 
 @pytest.mark.parametrize(("tau", "kappa"), [(3, 0.5), (1.5, 0.2), (10, 0.9)])
 def test_alpha_to_infinity_noiseless_kappa_below_one(tau, kappa):
-    # §3.5: ρ = 0, κ < 1: e_ICL → (1 − κ)(τ − 1 + κ)/(τ − 1); §8: τ = 3, κ = 0.5 gives 0.625.
+    # Limits: ρ = 0, κ < 1: e_ICL → (1 − κ)(τ − 1 + κ)/(τ − 1); τ = 3, κ = 0.5 gives 0.625.
     limit = (1 - kappa) * (tau - 1 + kappa) / (tau - 1)
     assert e_icl(tau, 1e9, kappa, 0.0) == pytest.approx(limit, abs=1e-6)
     if (tau, kappa) == (3, 0.5):
@@ -160,13 +164,13 @@ def test_alpha_to_infinity_noiseless_kappa_below_one(tau, kappa):
 
 @pytest.mark.parametrize(("tau", "kappa", "rho"), [(3, 2, 0.1), (1.5, 1.2, 0.3), (8, 5, 0.01)])
 def test_alpha_to_infinity_kappa_above_one(tau, kappa, rho):
-    # §3.5: κ > 1: e_ICL → ρ[1 + κ/((κ−1)(τ−1))]; §8: τ = 3, κ = 2, ρ = 0.1 gives 0.2.
+    # Limits: κ > 1: e_ICL → ρ[1 + κ/((κ−1)(τ−1))]; τ = 3, κ = 2, ρ = 0.1 gives 0.2.
     limit = rho * (1 + kappa / ((kappa - 1) * (tau - 1)))
     assert e_icl(tau, 1e9, kappa, rho) == pytest.approx(limit, rel=1e-6)
 
 
 def test_alpha_to_infinity_noisy_kappa_below_one_diverges_linearly():
-    # §3.5: e_ICL ≈ ρ(1−κ)α/((1+ρ)(τ−1)) for large α (τ > 1, κ < 1, ρ > 0).
+    # Limits: e_ICL ≈ ρ(1−κ)α/((1+ρ)(τ−1)) for large α (τ > 1, κ < 1, ρ > 0).
     tau, kappa, rho = 3.0, 0.5, 0.1
     for alpha in (1e6, 1e8):
         ratio = e_icl(tau, alpha, kappa, rho) * (1 + rho) * (tau - 1) / (rho * (1 - kappa) * alpha)
@@ -174,7 +178,7 @@ def test_alpha_to_infinity_noisy_kappa_below_one_diverges_linearly():
 
 
 def test_tau_to_infinity_at_kappa_inf_is_optimal_one_step():
-    # §3.5: e → ρ + q/(1+q); §8 item 10 "linear attention at τ, κ = ∞" row (4 decimals).
+    # Limits: e → ρ + q/(1+q); reference "linear attention at τ, κ = ∞" values (4 decimals).
     alphas = np.array([0.5, 1, 2, 10])
     q = 1.1 / alphas
     assert np.allclose(e_kappa_inf(1e12, alphas, 0.1), 0.1 + q / (1 + q), rtol=1e-10)
@@ -183,7 +187,7 @@ def test_tau_to_infinity_at_kappa_inf_is_optimal_one_step():
 
 
 def test_g_task_table():
-    # §8 item 8 (4 decimals): ρ = 0.01, τ = 0.2α.
+    # independent reference values (4 decimals): ρ = 0.01, τ = 0.2α.
     kappas = np.array([0.2, 0.5, 1, 2, 10, 50])
     table = {6: [1.7742, 1.7205, 0.9853, 0.4003, 0.0635, 0.0121],
              10: [1.0306, 0.7788, 0.3090, 0.0838, 0.0109, 0.0020],
@@ -205,7 +209,7 @@ def test_errors_are_at_least_the_noise():
 
 
 def test_bayes_ridge_values_and_linear_attention_is_never_better():
-    # §8 item 10 (4 decimals), and LA ≥ Bayes for any τ, κ, λ (Bayes is optimal for ICL).
+    # Reference values (4 decimals), and LA ≥ Bayes for any τ, κ, λ (Bayes is optimal for ICL).
     alphas = np.array([0.5, 1, 2, 10])
     assert np.allclose(e_bayes_ridge(alphas, 0.1), [0.6742, 0.3702, 0.1844, 0.1110], atol=6e-5)
     tau, alpha, kappa, rho, lam = np.meshgrid([0.3, 2, 1e6], [0.3, 1, 5, 40],
@@ -267,7 +271,8 @@ def test_bayes_ridge_monte_carlo():
 
 @pytest.mark.parametrize(("alpha", "rho"), [(10, 0.01), (1, 0.1), (3, 0.5), (0.5, 1.0)])
 def test_optimal_lambda_at_kappa_inf_minimises_e_icl(alpha, rho):
-    # §3.5 numerical finding, re-found here by a bounded scalar minimisation over log λ.
+    # Our numerical finding (not the paper's), re-found here by a bounded scalar minimisation
+    # over log λ.
     for tau in (0.5, 2.0):
         lam_star = optimal_lambda_kappa_inf(tau, alpha, rho)
         res = minimize_scalar(lambda t, tau=tau: e_icl(tau, alpha, math.inf, rho, math.exp(t)),

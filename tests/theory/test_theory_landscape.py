@@ -1,4 +1,5 @@
-"""Figure 3 landscape: interior minima of the ridgeless e(α) (spec §3.5, §5 Fig. 3, §8 item 9)."""
+"""Figure 3 landscape: interior minima of the ridgeless e(α) (Lu et al. 2024, Fig. 3;
+docs/theory.md "Figure 3 landscape")."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ ALPHAS = np.logspace(-2, 3, 500)  # the Fig. 3 grid
     ],
 )
 def test_interior_minimisers_of_fig2(metric, tau, rho, expected):
-    # §8 item 9 (3 significant digits given). The grid answer is within one grid step
+    # independent reference values (3 significant digits). The grid answer is within one grid step
     # (factor 10^(5/499) ≈ 1.023); the refined minimiser matches to 1 % (the quoted digits).
     kappas = list(expected)
     grid = interior_minimum_alpha(metric, tau, kappas, [rho], ALPHAS)[:, 0]
@@ -73,7 +74,8 @@ def test_detection_matches_plain_reference(metric, tau):
 @pytest.mark.parametrize(("metric", "tau"), [("icl", 0.5), ("idg", 0.5), ("icl", 20.0),
                                              ("idg", 3.0), ("icl", 0.999), ("idg", 1.001)])
 def test_fast_kernel_equals_public_formulas(metric, tau):
-    # The landscape kernel rewrites §3.3 in μ = qM (derived); it must equal e_icl / e_idg.
+    # The landscape kernel rewrites the ridgeless formulas in μ = qM (derived); it must equal
+    # e_icl / e_idg.
     kappas = np.array([0.05, 0.2, 0.5, 0.99, 1.0, 1.7, 40.0, math.inf])
     rhos = np.array([0.0, 0.01, 0.5, 2.0])
     alphas = np.logspace(-3, 4, 90)
@@ -85,7 +87,7 @@ def test_fast_kernel_equals_public_formulas(metric, tau):
 
 def test_fig3_maps_have_both_regions():
     # Small version of the Fig. 3 maps: interior minima appear for small κ, not for κ = 2
-    # (§3.5: "κ < min(τ, 1)" in the examples).
+    # (docs/theory.md "Limits": κ below min(τ, 1) in the paper's examples).
     kappas = np.linspace(0.1, 2.1, 21)
     rhos = np.linspace(0.01, 1, 10)
     for metric, tau in (("icl", 0.5), ("idg", 0.5), ("icl", 20.0)):
