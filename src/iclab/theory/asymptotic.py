@@ -244,8 +244,8 @@ def e_idg(tau: Any, alpha: Any, kappa: Any, rho: Any, lam: Any = 0.0) -> float |
     if np.any(lam > 0):
         raise ParameterError(
             "lam", float(lam[lam > 0].ravel()[0]),
-            "0 (finite-lambda IDG has no closed form, spec §3.2; compute it numerically: "
-            "simulate Gamma* and apply the exact e(Gamma) of spec §2)")
+            "0 (finite-lambda IDG has no closed form, see docs/theory.md; compute it "
+            "numerically: simulate Gamma* and apply the exact finite-d error e(Gamma))")
     return _scalar_or_array(_ridgeless(("idg",), arrays, shape))
 
 
