@@ -93,7 +93,7 @@ def test_llm_cli_ambiguous_label_word(tiny_models, tmp_path) -> None:
 
 @pytest.mark.parametrize(("extra", "needle"), [
     (["--dtype", "float16"], "float16 needs CUDA"),
-    (["--p", "0,1.5"], "p=1.5"),
+    (["--p", "0,1.5"], "p[1]=1.5"),
     (["--noise", "shuffle"], "noise="),
     (["--k", "a,b"], "k="),
 ])

@@ -195,7 +195,10 @@ def test_submission_is_bounded(ray_session, tmp_path: Path,
 
 
 def _job(device: str) -> UnitJob:
-    return UnitJob("toy.mc", {}, Unit(key="k", point={"x": 0.0}, trial=0, seed=1), device)
+    from iclab.experiments import all_experiments
+
+    return UnitJob(all_experiments()["toy.mc"], {}, Unit(key="k", point={"x": 0.0}, trial=0,
+                                                          seed=1), device)
 
 
 def test_gpu_units_request_a_fraction_and_cpu_units_do_not() -> None:

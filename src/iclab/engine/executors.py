@@ -25,8 +25,7 @@ import numpy as np
 import torch
 
 from iclab.devices import resolve_device
-from iclab.experiments.base import RunContext
-from iclab.experiments.registry import get_experiment
+from iclab.experiments.base import Experiment, RunContext
 
 
 @dataclass(frozen=True)
@@ -41,9 +40,14 @@ class Unit:
 
 @dataclass(frozen=True)
 class UnitJob:
-    """Everything a worker needs to compute a unit (picklable)."""
+    """Everything a worker needs to compute a unit (picklable).
 
-    experiment: str
+    ``experiment`` is the experiment *class*, pickled by reference (module and name), so a
+    worker needs no registry lookup and an unregistered experiment runs anywhere its module
+    can be imported.
+    """
+
+    experiment: type[Experiment]
     settings: dict[str, Any]
     unit: Unit
     device: str
@@ -96,7 +100,7 @@ def pinned_threads(threads: int) -> Iterator[None]:
 def execute_unit(job: UnitJob) -> tuple[list[dict[str, Any]], float]:
     """Compute one unit: returns (rows, seconds). Runs in any process, with torch's intra-op
     threads pinned to :func:`unit_threads` so the arithmetic is the same everywhere."""
-    exp = get_experiment(job.experiment)
+    exp = job.experiment()
     settings = exp.Settings(**job.settings)
     ctx = RunContext(seed=job.unit.seed, device=resolve_device(job.device))
     start = time.perf_counter()

@@ -63,7 +63,8 @@ class UnitsFailedError(ICLabError):
         first = failures[0]
         super().__init__(
             f"{len(failures)} of {total} units failed on Ray after retries (first: "
-            f"{first.job.experiment} point={first.job.unit.point} trial={first.job.unit.trial}: "
+            f"{first.job.experiment.name} point={first.job.unit.point} "
+            f"trial={first.job.unit.trial}: "
             f"{first.reason}); the finished units are stored, rerun the same command to "
             "compute only the missing ones"
         )

@@ -182,7 +182,7 @@ def _run_plan(plan: Plan, variant: str, db: Store, executor: Executor,
     start = time.perf_counter()
     computed = 0  # units this run stored (a unit another run stored first is not counted)
     s_json = settings.model_dump(mode="json")
-    jobs = [UnitJob(exp.name, s_json, u, str(dev)) for u in todo]
+    jobs = [UnitJob(type(exp), s_json, u, str(dev)) for u in todo]
     status = "interrupted"
     try:
         costs = {u.key: _unit_cost(exp, settings, u.point) for u in units}
