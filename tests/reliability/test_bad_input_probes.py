@@ -371,8 +371,11 @@ def test_real_process_one_line(tmp_path: Path, args: list[str]) -> None:
 def test_ctrl_c_reports_stored_units_and_resumes(tmp_path: Path) -> None:
     env = {**os.environ, "RELIABILITY_TOY_DELAY": "0.2"}
     args = ["run", "toy.rel", "--full", "--store", "s.sqlite", "--no-plot"]
+    # A shell without job control starts background jobs with SIGINT ignored, and Python keeps
+    # an inherited SIG_IGN: restore the default so the child gets its KeyboardInterrupt.
     proc = subprocess.Popen([*ICLAB, *args], cwd=tmp_path, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 240
     stored = 0
     while time.monotonic() < deadline and stored < 3:

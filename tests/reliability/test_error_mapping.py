@@ -91,11 +91,10 @@ class _OtherRunStoresFirst(LocalExecutor):
         for job, rows, seconds in super().map(jobs):
             u = job.unit
             from iclab.engine.runner import settings_hash
-            from iclab.experiments import get_experiment
 
-            exp = get_experiment(job.experiment)
+            exp = job.experiment()
             s_hash = settings_hash(exp, exp.Settings(**job.settings))
-            self.store.put(UnitRecord(u.key, job.experiment, s_hash, u.point, u.trial, rows,
+            self.store.put(UnitRecord(u.key, exp.name, s_hash, u.point, u.trial, rows,
                                       seconds, "cpu"))
             yield job, rows, seconds
 
