@@ -206,6 +206,24 @@ def member_grad_norms(model: EnsembleTransformer) -> torch.Tensor:
     return total.sqrt()
 
 
+def _lbfgs(model: EnsembleTransformer, data: FixedDataset, check_every: int,
+           history_size: int) -> tuple[torch.optim.LBFGS, Callable[[], torch.Tensor]]:
+    """Full-batch L-BFGS (strong-Wolfe line search, no built-in stopping) on the sum of the
+    members' training losses, and its closure; one ``opt.step(closure)`` runs
+    ``check_every`` iterations."""
+    opt = torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=check_every,
+                            history_size=history_size, tolerance_grad=0.0,
+                            tolerance_change=0.0, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad(set_to_none=False)
+        loss = _full_batch_losses(model, data).sum()
+        loss.backward()
+        return loss
+
+    return opt, closure
+
+
 def _full_batch_losses(model: EnsembleTransformer, data: FixedDataset) -> torch.Tensor:
     """``[M]`` training MSE of each member on its own (padded) dataset, with gradients."""
     pred = model(data.tokens)
@@ -244,15 +262,7 @@ def train_lbfgs(model: EnsembleTransformer, data: FixedDataset, max_iter: int = 
     check_int("check_every", check_every)
     check_positive("loss_tol", loss_tol)
     check_positive("grad_tol", grad_tol)
-    opt = torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=check_every,
-                            history_size=history_size, tolerance_grad=0.0,
-                            tolerance_change=0.0, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad(set_to_none=False)
-        loss = _full_batch_losses(model, data).sum()
-        loss.backward()
-        return loss
+    opt, closure = _lbfgs(model, data, check_every, history_size)
 
     done, previous = 0, math.inf
     while True:
@@ -354,15 +364,7 @@ def _lbfgs_early_stopping(model: EnsembleTransformer, data: FixedDataset, max_it
         val_tokens = val_tokens.unsqueeze(0).expand(M, *val_tokens.shape)
     if val_targets.dim() == 1:
         val_targets = val_targets.unsqueeze(0)
-    opt = torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=check_every,
-                            history_size=history_size, tolerance_grad=0.0,
-                            tolerance_change=0.0, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad(set_to_none=False)
-        loss = _full_batch_losses(model, data).sum()
-        loss.backward()
-        return loss
+    opt, closure = _lbfgs(model, data, check_every, history_size)
 
     device = val_targets.device
     best = torch.full((M,), math.inf, device=device)
