@@ -34,19 +34,31 @@ def resolve_device(name: str | torch.device | None) -> torch.device:
 
 
 @contextlib.contextmanager
-def cpu_single_thread(device: torch.device, when: bool = True) -> Iterator[None]:
-    """Run the block with one intra-op thread when ``device`` is the CPU (and ``when``).
+def torch_threads(count: int | None, device: torch.device | str = "cpu") -> Iterator[None]:
+    """Run the block with ``count`` torch intra-op threads when ``device`` is the CPU.
 
-    Training many tiny models is dominated by threading overhead, and OpenMP spin-waits on a
-    shared 2-core machine made steps 5-20x slower (measured: 0.53 s vs 0.026 s per step under
-    load). The previous thread count is restored on exit; on CUDA nothing changes.
+    The previous count is restored on exit; ``count=None`` or a CUDA device changes nothing.
+    Every unit of an experiment runs inside one of these (see
+    :func:`iclab.engine.executors.unit_threads`), so a unit does the same arithmetic in every
+    executor.
     """
-    if device.type != "cpu" or not when:
+    if count is None or torch.device(device).type != "cpu":
         yield
         return
     before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(count)
     try:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def cpu_single_thread(device: torch.device, when: bool = True
+                      ) -> contextlib.AbstractContextManager[None]:
+    """Run the block with one intra-op thread when ``device`` is the CPU (and ``when``).
+
+    Training many tiny models is dominated by threading overhead, and OpenMP spin-waits on a
+    shared 2-core machine made steps 5-20x slower (measured: 0.53 s vs 0.026 s per step under
+    load).
+    """
+    return torch_threads(1 if when else None, device)

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from iclab.devices import resolve_device
+from iclab.devices import resolve_device, torch_threads
 from iclab.experiments.base import Experiment, RunContext
 
 
@@ -86,17 +86,6 @@ def unit_threads() -> int:
     return check_int(UNIT_THREADS_ENV, value, minimum=1)
 
 
-@contextlib.contextmanager
-def pinned_threads(threads: int) -> Iterator[None]:
-    """Run the block with ``threads`` torch intra-op threads; restore the count after."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def execute_unit(job: UnitJob) -> tuple[list[dict[str, Any]], float]:
     """Compute one unit: returns (rows, seconds). Runs in any process, with torch's intra-op
     threads pinned to :func:`unit_threads` so the arithmetic is the same everywhere."""
@@ -104,7 +93,7 @@ def execute_unit(job: UnitJob) -> tuple[list[dict[str, Any]], float]:
     settings = exp.Settings(**job.settings)
     ctx = RunContext(seed=job.unit.seed, device=resolve_device(job.device))
     start = time.perf_counter()
-    with pinned_threads(unit_threads()):
+    with torch_threads(unit_threads()):
         rows = exp.run_point(settings, dict(job.unit.point), job.unit.trial, ctx)
     seconds = time.perf_counter() - start
     clean = [{k: _jsonable(v) for k, v in row.items()} for row in rows]

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal, Protocol
 
 import torch
 
+from iclab.devices import torch_threads
 from iclab.fit.ensemble import EnsembleTrainResult, cosine_schedule, train_ensemble
 from iclab.models.h3 import h3_effective, h3_predict, init_h3
 from iclab.models.linear_attention import (
@@ -57,8 +58,7 @@ class TrainConfig:
     cpu_threads: int | None = 1  # intra-op threads while training on CPU (None: leave as is)
 
 
-@contextlib.contextmanager
-def cpu_threads(count: int | None, device: torch.device) -> Iterator[None]:
+def cpu_threads(count: int | None, device: torch.device) -> contextlib.AbstractContextManager[None]:
     """Temporarily set torch's intra-op CPU threads (restored on exit).
 
     The tensors here are tiny ([M, B, n, d] with d ~ 5): measured on the 2-core dev machine under
@@ -66,15 +66,7 @@ def cpu_threads(count: int | None, device: torch.device) -> Iterator[None]:
     training defaults to one thread on CPU; parallelism comes from the ensemble axis and from
     the engine's executors.
     """
-    if count is None or device.type != "cpu":
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    return torch_threads(count, device)
 
 
 def ensemble_tokens(prompts: Prompts, M: int) -> torch.Tensor:
