@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from iclab.claims import ClaimData
+from iclab.contract import Experiment
 from iclab.experiments import all_experiments
-from iclab.experiments.base import Experiment
 
 #: Experiments whose quick variant is longer than the test budget allows: their quick claims
 #: are checked by the command in docs/claims.md; the tests run their ``smoke_overrides``.

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from iclab.claims import ClaimData, ClaimResult, evaluate_claims
+from iclab.contract import Experiment
 from iclab.engine.executors import Executor
 from iclab.engine.runner import DEFAULT_STORE, RunResult, run_experiment
 from iclab.engine.store import Store
-from iclab.experiments.base import Experiment
 from iclab.experiments.registry import get_experiment
 
 

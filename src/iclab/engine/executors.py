@@ -24,8 +24,8 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from iclab.contract import Experiment, RunContext
 from iclab.devices import resolve_device, torch_threads
-from iclab.experiments.base import Experiment, RunContext
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,11 @@ import pandas as pd
 import torch
 
 import iclab
+from iclab.contract import Experiment, ExperimentSettings
 from iclab.devices import resolve_device
 from iclab.engine.executors import Executor, LocalExecutor, Unit, UnitJob
 from iclab.engine.store import Store, UnitRecord, records_to_frame
 from iclab.errors import ParameterError, RunInterrupted
-from iclab.experiments.base import Experiment, ExperimentSettings
 from iclab.experiments.registry import get_experiment
 from iclab.seeding import content_hash, derive_seed
 from iclab.validation import (

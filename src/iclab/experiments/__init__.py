@@ -1,6 +1,6 @@
 """Registered experiments, one module per paper (``lu2024``, ``li2024``, ``shi2024`` …)."""
 
-from iclab.experiments.base import Experiment, ExperimentSettings, RunContext
+from iclab.contract import Experiment, ExperimentSettings, RunContext
 from iclab.experiments.registry import all_experiments, get_experiment, register
 
 __all__ = [

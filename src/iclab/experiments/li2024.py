@@ -37,6 +37,7 @@ from iclab.claims import (
     scale_column,
     transform_column,
 )
+from iclab.contract import Experiment, ExperimentSettings, RunContext
 from iclab.experiments._li2024_claims import (
     equal_methods,
     monotone_in,
@@ -52,7 +53,6 @@ from iclab.experiments._li2024_train import (
     pgd_risk_mc,
     train_icl_ensemble,
 )
-from iclab.experiments.base import Experiment, ExperimentSettings, RunContext
 from iclab.experiments.registry import register
 from iclab.figures import (
     color_cycle,

@@ -25,9 +25,9 @@ import pandas as pd
 import pydantic
 
 from iclab.claims import Claim, ClaimData, Evidence, all_of, compare_interval
+from iclab.contract import Experiment, ExperimentSettings, RunContext
 from iclab.devices import resolve_device
 from iclab.errors import ParameterError
-from iclab.experiments.base import Experiment, ExperimentSettings, RunContext
 from iclab.experiments.registry import register
 from iclab.validation import (
     NonEmptyList,

@@ -27,9 +27,9 @@ import pandas as pd
 
 from iclab import figures
 from iclab.claims import Claim, ClaimData, Evidence, scale_column, transform_column
+from iclab.contract import Experiment, ExperimentSettings, RunContext
 from iclab.experiments import _lu2024_claims as lc
 from iclab.experiments import _lu2024_sim as sim
-from iclab.experiments.base import Experiment, ExperimentSettings, RunContext
 from iclab.experiments.registry import register
 from iclab.validation import (
     NonEmptyTuple,

@@ -22,8 +22,8 @@ import pandas as pd
 import pydantic
 
 from iclab.claims import Claim, ClaimData, Evidence, scale_column
+from iclab.contract import Experiment, ExperimentSettings, RunContext
 from iclab.experiments import _lu2024_claims as lc
-from iclab.experiments.base import Experiment, ExperimentSettings, RunContext
 from iclab.experiments.registry import register
 from iclab.figures import LABELS, subplots
 from iclab.theory.landscape import interior_minimum_alpha

@@ -1,9 +1,11 @@
 """Registry of experiments by name.
 
-Experiment modules live in :mod:`iclab.experiments` and register their classes with
-``@register``; :func:`all_experiments` imports every module of the package (plus any
-modules named in the ``ICLAB_EXPERIMENT_MODULES`` environment variable, comma-separated),
-so adding a figure needs no edit anywhere else.
+Experiment modules live in :mod:`iclab.experiments`, one module per figure named as its
+registered name: ``lu2024.fig1`` is the class in :mod:`iclab.experiments.lu2024.fig1`. They
+register their classes with ``@register``; :func:`all_experiments` imports every public
+module of the package and its sub-packages (plus any modules named in the
+``ICLAB_EXPERIMENT_MODULES`` environment variable, comma-separated), so adding a figure needs
+no edit anywhere else.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ import os
 import pkgutil
 from typing import TypeVar
 
+from iclab.contract import Experiment
 from iclab.errors import UnknownExperimentError
-from iclab.experiments.base import Experiment
 
 _REGISTRY: dict[str, type[Experiment]] = {}
 _SKIP = {"base", "registry"}
@@ -34,9 +36,10 @@ def register(cls: E) -> E:
 def _import_all() -> None:
     import iclab.experiments as pkg
 
-    for info in pkgutil.iter_modules(pkg.__path__):
-        if info.name not in _SKIP and not info.name.startswith("_"):
-            importlib.import_module(f"{pkg.__name__}.{info.name}")
+    for info in pkgutil.walk_packages(pkg.__path__, prefix=f"{pkg.__name__}."):
+        parts = info.name.split(".")[2:]
+        if parts[-1] not in _SKIP and not any(p.startswith("_") for p in parts):
+            importlib.import_module(info.name)
     for mod in filter(None, os.environ.get("ICLAB_EXPERIMENT_MODULES", "").split(",")):
         importlib.import_module(mod.strip())
 

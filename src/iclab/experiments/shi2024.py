@@ -28,9 +28,9 @@ import torch
 from scipy.linalg import subspace_angles
 
 from iclab.claims import Claim, scale_column, transform_column
+from iclab.contract import Experiment, ExperimentSettings, RunContext
 from iclab.devices import cpu_single_thread
 from iclab.experiments import _shi2024_claims as sc
-from iclab.experiments.base import Experiment, ExperimentSettings, RunContext
 from iclab.experiments.registry import register
 from iclab.figures import color_cycle, experiment_points, label_axes, legend, subplots, theory_line
 from iclab.models.lsa import LowRankLSAEnsemble, noisy_prompt_risks

@@ -37,8 +37,8 @@ from iclab.claims import (
     spearman,
     transform_column,
 )
+from iclab.contract import Experiment, ExperimentSettings, RunContext
 from iclab.errors import ParameterError
-from iclab.experiments.base import Experiment, ExperimentSettings, RunContext
 from iclab.experiments.registry import register
 from iclab.figures import color_cycle, experiment_points, label_axes, legend, subplots, theory_line
 from iclab.fit.transformer_training import (

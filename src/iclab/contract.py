@@ -1,6 +1,8 @@
 """The experiment contract: a declarative grid, a per-point computation, theory, a figure.
 
-An experiment is a subclass of :class:`Experiment` registered with
+This module is the only thing the engine knows about experiments: the engine imports it and
+nothing from :mod:`iclab.experiments`. An experiment is a subclass of
+``Experiment[MySettings]`` registered with
 :func:`iclab.experiments.registry.register`. The engine calls, in order:
 
 1. ``settings = exp.make_settings(variant, overrides)`` — validated pydantic settings;
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -97,14 +99,23 @@ def allowed_from_pydantic(err: Any) -> str:
     return msg[:1].lower() + msg[1:]
 
 
-class Experiment(ABC):
+S = TypeVar("S", bound=ExperimentSettings)
+
+#: The columns of every theory-vs-experiment deviation table (:meth:`Experiment.deviations`).
+DEVIATION_COLUMNS: tuple[str, ...] = ("curve", "metric", "n_points", "max_abs_dev",
+                                      "max_rel_dev")
+
+
+class Experiment(ABC, Generic[S]):
     """Base class of a registered experiment (one paper figure, or one study).
 
     Class attributes to set in a subclass:
         name: registry name, ``"<paper>.<figure>"`` e.g. ``"lu2024.fig1"``.
         title: one line shown by ``iclab list``.
         paper: citation shown by ``iclab show`` and the report (authors, year, arXiv id).
-        Settings: the pydantic settings class (subclass of :class:`ExperimentSettings`).
+        Settings: the pydantic settings class (subclass of :class:`ExperimentSettings`); the
+            class is generic in it, ``class Fig(Experiment[FigSettings])``, so every method
+            receives the experiment's own settings type.
         variants: ``{"quick": {...}, "full": {...}}`` — overrides of the settings' defaults.
         version: bump when ``run_point`` changes its results, so stored rows are recomputed.
         needs_gpu_for_full: informational flag shown by ``iclab list``.
@@ -118,7 +129,7 @@ class Experiment(ABC):
     name: ClassVar[str]
     title: ClassVar[str]
     paper: ClassVar[str]
-    Settings: ClassVar[type[ExperimentSettings]]
+    Settings: type[S]
     variants: ClassVar[dict[str, dict[str, Any]]] = {"quick": {}, "full": {}}
     version: ClassVar[str] = "1"
     needs_gpu_for_full: ClassVar[bool] = False
@@ -132,7 +143,7 @@ class Experiment(ABC):
     # ---- settings ---------------------------------------------------------------------------
     def make_settings(
         self, variant: str = "quick", overrides: dict[str, Any] | None = None
-    ) -> ExperimentSettings:
+    ) -> S:
         """Validated settings for ``variant`` with ``overrides`` applied on top.
 
         Raises :class:`ParameterError` naming the offending key on unknown keys or bad values.
@@ -145,7 +156,7 @@ class Experiment(ABC):
             if key not in self.Settings.model_fields:
                 raise ParameterError(key, values[key], f"a known setting ({', '.join(allowed)})")
         try:
-            return self.Settings(**values)
+            return cast(S, self.Settings(**values))
         except pydantic.ValidationError as exc:
             err = exc.errors()[0]
             loc = [str(p) for p in err["loc"]]
@@ -156,31 +167,31 @@ class Experiment(ABC):
 
     # ---- the grid ---------------------------------------------------------------------------
     @abstractmethod
-    def points(self, settings: ExperimentSettings) -> list[dict[str, Any]]:
+    def points(self, settings: S) -> list[dict[str, Any]]:
         """The parameter grid: JSON-serialisable dicts keyed by the papers' symbols."""
 
-    def trials(self, settings: ExperimentSettings, point: dict[str, Any]) -> int:
+    def trials(self, settings: S, point: dict[str, Any]) -> int:
         """Number of independent trials at ``point`` (default: ``settings.trials`` or 1)."""
         return int(getattr(settings, "trials", 1))
 
     @abstractmethod
     def run_point(
-        self, settings: ExperimentSettings, point: dict[str, Any], trial: int, ctx: RunContext
+        self, settings: S, point: dict[str, Any], trial: int, ctx: RunContext
     ) -> list[Row]:
         """Compute the rows of one (point, trial). Must be deterministic given ``ctx.seed``."""
 
     # ---- theory and figure ------------------------------------------------------------------
-    def theory(self, settings: ExperimentSettings) -> pd.DataFrame | None:
+    def theory(self, settings: S) -> pd.DataFrame | None:
         """Theory curves on the same axes as the results, or ``None`` if there is no theory."""
         return None
 
     @abstractmethod
     def plot(
-        self, settings: ExperimentSettings, results: pd.DataFrame, theory: pd.DataFrame | None
+        self, settings: S, results: pd.DataFrame, theory: pd.DataFrame | None
     ) -> Any:
         """Draw the figure; returns a ``matplotlib.figure.Figure``."""
 
-    def unit_cost(self, settings: ExperimentSettings, point: dict[str, Any]) -> float:
+    def unit_cost(self, settings: S, point: dict[str, Any]) -> float:
         """Expected relative cost of one unit at ``point`` (default 1).
 
         Only weights the progress bar's time-left estimate; override where units differ a lot
@@ -189,10 +200,13 @@ class Experiment(ABC):
         return 1.0
 
     def deviations(
-        self, settings: ExperimentSettings, results: pd.DataFrame, theory: pd.DataFrame | None
+        self, settings: S, results: pd.DataFrame, theory: pd.DataFrame | None
     ) -> pd.DataFrame | None:
         """Theory-vs-experiment deviation per curve (for the report), or ``None``.
 
-        Columns: ``curve``, ``metric``, ``n_points``, ``max_abs_dev``, ``max_rel_dev``.
+        Columns: exactly :data:`DEVIATION_COLUMNS` (``curve``, ``metric``, ``n_points``,
+        ``max_abs_dev``, ``max_rel_dev``); build it with
+        :func:`iclab.evaluate.deviation.deviation_table` or
+        :func:`iclab.evaluate.deviation.deviation_frame`, which enforce them.
         """
         return None
