@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import os
 import pkgutil
+from pathlib import Path
 from typing import TypeVar
 
 from iclab.contract import Experiment
@@ -33,10 +34,12 @@ def register(cls: E) -> E:
     return cls
 
 
-def _import_all() -> None:
-    import iclab.experiments as pkg
+_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+_PACKAGE = __name__.rpartition(".")[0]
 
-    for info in pkgutil.walk_packages(pkg.__path__, prefix=f"{pkg.__name__}."):
+
+def _import_all() -> None:
+    for info in pkgutil.walk_packages([_PACKAGE_DIR], prefix=f"{_PACKAGE}."):
         parts = info.name.split(".")[2:]
         if parts[-1] not in _SKIP and not any(p.startswith("_") for p in parts):
             importlib.import_module(info.name)
