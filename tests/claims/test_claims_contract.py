@@ -103,3 +103,17 @@ def test_every_check_can_fail(name: str, claim_runs) -> None:
         wrong = claim.check(claim.counterexample(data))
         assert wrong.verdict != "holds", (
             f"{name}:{claim.id} still holds on its counterexample ({wrong.detail})")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_deviation_table_has_the_contract_columns(name: str, claim_runs) -> None:
+    """Every experiment's deviation table (shown in the report) has exactly the columns of
+    :data:`iclab.contract.DEVIATION_COLUMNS`, or is ``None``."""
+    from iclab.contract import DEVIATION_COLUMNS
+
+    smoke = name in QUICK_TOO_LONG | QUICK_CLAIMS_OPEN
+    run, _ = claim_runs.get(name, smoke=smoke)
+    table = package_experiments()[name]().deviations(run.settings, run.results, run.theory)
+    assert table is None or list(table.columns) == list(DEVIATION_COLUMNS), (
+        name, None if table is None else list(table.columns))

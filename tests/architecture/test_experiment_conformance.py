@@ -1,0 +1,88 @@
+"""Every registered experiment goes through the same structural checks: its module is named
+as it is, it is generic in its own settings, every variant validates, and its grid is
+well formed. (Claims are checked in tests/claims; runs of every experiment there too.)"""
+
+from __future__ import annotations
+
+import ast
+import json
+import typing
+from pathlib import Path
+
+import pytest
+
+from iclab.contract import Experiment, ExperimentSettings
+from iclab.experiments.registry import all_experiments
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "iclab"
+SHIPPED = {name: cls for name, cls in all_experiments().items()
+           if cls.__module__.startswith("iclab.experiments")}
+NAMES = sorted(SHIPPED)
+
+
+def test_all_shipped_experiments_are_found() -> None:
+    assert len(NAMES) >= 18, NAMES
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_module_is_named_as_the_experiment(name: str) -> None:
+    assert SHIPPED[name].__module__ == f"iclab.experiments.{name}", SHIPPED[name].__module__
+
+
+def _settings_parameter(cls: type) -> object:
+    for klass in cls.__mro__:
+        for base in getattr(klass, "__orig_bases__", ()):
+            if typing.get_origin(base) is Experiment:
+                return typing.get_args(base)[0]
+    return None
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_experiment_is_generic_in_its_settings(name: str) -> None:
+    cls = SHIPPED[name]
+    assert issubclass(cls.Settings, ExperimentSettings), name
+    param = _settings_parameter(cls)
+    assert isinstance(param, type) and issubclass(cls.Settings, param), (name, param)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_variants_validate_and_grid_is_well_formed(name: str) -> None:
+    cls = SHIPPED[name]
+    assert cls.title.strip() and cls.paper.strip() and isinstance(cls.version, str), name
+    assert {"quick", "full"} <= set(cls.variants), name
+    exp = cls()
+    for variant in cls.variants:
+        settings = exp.make_settings(variant)
+        assert isinstance(settings, cls.Settings), (name, variant)
+    quick = exp.make_settings("quick")
+    points = exp.points(quick)
+    assert points and all(isinstance(p, dict) for p in points), name
+    json.dumps(points)
+    assert all(exp.trials(quick, p) >= 1 for p in points), name
+
+
+def _annotations(tree: ast.AST) -> list[tuple[int, str]]:
+    """``(line, text)`` of every argument annotated ``Any`` named like settings."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.arg) and node.annotation is not None:
+            text = ast.unparse(node.annotation)
+            if node.arg in {"settings", "s"} and text in {"Any", "object"}:
+                found.append((node.lineno, f"{node.arg}: {text}"))
+    return found
+
+
+def test_no_untyped_settings_and_no_type_ignore_in_experiments() -> None:
+    bad = []
+    for path in sorted((SRC / "experiments").rglob("*.py")):
+        text = path.read_text()
+        bad += [f"{path.name}:{i}: type: ignore" for i, line in
+                enumerate(text.splitlines(), 1) if "type: ignore" in line]
+        bad += [f"{path.name}:{i}: {a}" for i, a in _annotations(ast.parse(text))]
+    assert not bad, "\n".join(bad)
+
+
+def test_every_folder_says_what_it_is_for() -> None:
+    missing = [str(p.relative_to(SRC)) for p in sorted(SRC.rglob("__init__.py"))
+               if not (ast.get_docstring(ast.parse(p.read_text())) or "").strip()]
+    assert not missing, f"packages without a docstring: {missing}"
