@@ -7,7 +7,8 @@ module, else to ``pkg``. The implicit import of a parent package is not an edge.
 Run as a script to print the layer graph as a Mermaid diagram (pasted in
 ``docs/architecture.md``)::
 
-    python tests/architecture/import_graph.py
+    python tests/architecture/import_graph.py           # print it
+    python tests/architecture/import_graph.py --write   # update docs/architecture.md
 """
 
 from __future__ import annotations
@@ -146,5 +147,25 @@ def mermaid(edges: dict[str, set[str]]) -> str:
     return "\n".join(lines)
 
 
+DOC = SRC.parent / "docs" / "architecture.md"
+START, END = "<!-- import-graph:start -->", "<!-- import-graph:end -->"
+
+
+def documented_graph(doc: Path = DOC) -> str:
+    """The Mermaid block between the markers of ``docs/architecture.md``."""
+    text = doc.read_text()
+    return text[text.index(START) + len(START): text.index(END)].strip()
+
+
+def write_graph(doc: Path = DOC) -> None:
+    """Replace the documented graph with the one drawn from the source now."""
+    text = doc.read_text()
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    doc.write_text(f"{head}{START}\n{mermaid(import_edges())}\n{END}{tail}")
+
+
 if __name__ == "__main__":
+    if "--write" in sys.argv:
+        write_graph()
     print(mermaid(import_edges()))

@@ -14,7 +14,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from import_graph import cycles, import_edges, module_files  # noqa: E402
+from import_graph import (  # noqa: E402
+    cycles,
+    documented_graph,
+    import_edges,
+    mermaid,
+    module_files,
+)
 
 EDGES = import_edges()
 MAX_LINES = 400
@@ -88,3 +94,9 @@ def test_lazy_and_relative_imports_are_edges(tmp_path: Path) -> None:
     edges = import_edges(tmp_path)
     assert edges["iclab.theory.a"] == {"torch", "iclab.theory.b"}
     assert cycles(edges) == [["iclab.theory.a", "iclab.theory.b"]]
+
+
+def test_the_documented_graph_is_the_current_one() -> None:
+    """docs/architecture.md shows the graph drawn from the source now (regenerate with
+    ``python tests/architecture/import_graph.py --write``)."""
+    assert documented_graph() == mermaid(EDGES)
