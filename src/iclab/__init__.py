@@ -4,7 +4,8 @@ Public entry points:
 
 - :mod:`iclab.theory` — closed-form learning curves (pure NumPy/SciPy, vectorised).
 - :mod:`iclab.experiments` — registered paper figures (``iclab list`` shows them).
-- :func:`iclab.run_experiment` — run (or resume) one with a resumable SQLite store.
+- :func:`iclab.run_experiment` — run (or resume) one by name with a resumable SQLite store
+  (:func:`iclab.check_experiment` also checks its claims; both live in :mod:`iclab.api`).
 - :func:`iclab.stored_results` — everything stored for an experiment, as a DataFrame.
 
 >>> import iclab
@@ -27,42 +28,51 @@ from iclab.errors import ICLabError, ParameterError
 def __getattr__(name: str) -> Any:
     """``iclab.__version__``: the installed distribution's version (one place: pyproject)."""
     if name == "__version__":
-        from importlib import metadata
+        from iclab._version import package_version
 
-        try:
-            return metadata.version("iclab")
-        except metadata.PackageNotFoundError:  # a source tree that is not installed
-            return "0+unknown"
+        return package_version()
     raise AttributeError(f"module 'iclab' has no attribute {name!r}")
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from iclab.claims import ClaimResult
     from iclab.engine.runner import RunResult
 
-__all__ = ["ICLabError", "ParameterError", "__version__", "run_experiment", "stored_results",
-           "stored_frame"]
+__all__ = ["ICLabError", "ParameterError", "__version__", "check_experiment", "run_experiment",
+           "stored_results", "stored_frame"]
 
 
 def run_experiment(*args: Any, **kwargs: Any) -> RunResult:
-    """Run (or resume) a registered experiment; see :func:`iclab.engine.run_experiment`."""
-    from iclab.engine.runner import run_experiment as _run
+    """Run (or resume) an experiment by registered name (or class, or instance); see
+    :func:`iclab.api.run_experiment`."""
+    from iclab.api import run_experiment as _run
 
     return _run(*args, **kwargs)
 
 
-def stored_results(experiment: str, store: str | Path = Path("results") / "iclab.sqlite",
+def check_experiment(*args: Any, **kwargs: Any) -> tuple[RunResult, list[ClaimResult]]:
+    """Run (or resume) an experiment by name and check its claims; see
+    :func:`iclab.api.check_experiment`."""
+    from iclab.api import check_experiment as _check
+
+    return _check(*args, **kwargs)
+
+
+def stored_results(experiment: str, store: str | Path | None = None,
                    variant: str | None = None) -> pd.DataFrame:
     """Every row stored for ``experiment`` (all settings and variants), as one DataFrame.
 
     Columns: the point's parameters (papers' symbols: ``d``, ``tau``, ``alpha``, …),
     ``trial``, the metrics (``e_icl``, ``risk``, …), then ``variant`` and ``settings_hash``
-    (one value per stored settings). ``variant`` keeps only that variant's rows. An empty
-    frame when nothing is stored. The same table ``iclab export`` writes.
+    (one value per stored settings). ``store`` defaults to
+    :data:`iclab.engine.store.DEFAULT_STORE_PATH`. ``variant`` keeps only that variant's
+    rows. An empty frame when nothing is stored. The same table ``iclab export`` writes.
     """
     from iclab.engine.export import stored_frame as _frame
-    from iclab.engine.store import Store
+    from iclab.engine.store import DEFAULT_STORE_PATH, Store
 
+    store = DEFAULT_STORE_PATH if store is None else store
     db = store if not isinstance(store, str | Path) else Store(store)
     if not db.exists():
         import pandas as pd

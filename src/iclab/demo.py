@@ -10,10 +10,10 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from iclab.engine import Store, run_experiment
+from iclab.engine import DEFAULT_STORE_PATH, Store, run_experiment
 from iclab.errors import ICLabError
 from iclab.experiments import all_experiments, get_experiment
-from iclab.figures import figure_stem, save_figure
+from iclab.figures import write_experiment_figure
 
 
 def run_demo(variant: str = "quick", out: Path = Path("results"), only: str | None = None,
@@ -29,7 +29,7 @@ def run_demo(variant: str = "quick", out: Path = Path("results"), only: str | No
     """
     console = console or Console()
     out = Path(out)
-    store = Store(out / "iclab.sqlite")
+    store = Store(out / DEFAULT_STORE_PATH.name)
     names = [n for n, cls in all_experiments().items()
              if cls.in_demo and (only is None or only in n)]
     summary = Table(title=f"iclab demo ({variant})")
@@ -47,8 +47,7 @@ def run_demo(variant: str = "quick", out: Path = Path("results"), only: str | No
         start = time.perf_counter()
         try:
             res = run_experiment(exp, variant, store=store, device=device, progress=True)
-            fig = exp.plot(res.settings, res.results, exp.theory(res.settings))
-            save_figure(fig, out / "figures", figure_stem(exp, res.settings, variant))
+            write_experiment_figure(exp, res.settings, variant, res.results, out)
         except Exception as exc:  # keep going: one broken figure must not hide the others
             failures.append(name)
             console.print(f"[red]✗ {name} failed: {exc}[/red]")

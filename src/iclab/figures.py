@@ -18,11 +18,9 @@ curve, and no text is smaller than :data:`MIN_FONT` points.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +31,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.legend import Legend
 from matplotlib.lines import Line2D
+
+from iclab.figure_names import figure_stem, settings_diff  # noqa: F401  (re-exported)
 
 STYLE: dict[str, Any] = {
     "figure.dpi": 110,
@@ -307,6 +307,9 @@ def polish(fig: Figure) -> Figure:
 def save_figure(fig: Figure, out_dir: str | Path, stem: str) -> list[Path]:
     """Write ``<out_dir>/<stem>.png`` and ``.pdf`` (after :func:`polish`); returns the paths.
 
+    The one place iclab writes a figure file: the CLI, the demo, the report and the LLM
+    study all come here (through :func:`write_experiment_figure` for a sweep's figure).
+
     Works for figures made by :func:`subplots` (no pyplot) and for pyplot figures (which
     are closed afterwards so they do not accumulate).
     """
@@ -334,51 +337,15 @@ def color_cycle(n: int, cmap: str = "viridis") -> list[Any]:
     return [colormap(v) for v in np.linspace(0.0, 0.85, max(n, 1))]
 
 
-# ---- figure files keyed by their settings --------------------------------------------------
-def _digest(value: Any) -> str:
-    """Stable hex digest of a JSON-able value (the same in every process)."""
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+def write_experiment_figure(exp: Any, settings: Any, variant: str | None, results: pd.DataFrame,
+                            out: str | Path, theory: Any = None,
+                            stem: str | None = None) -> list[Path]:
+    """Draw a sweep's figure (``exp.plot``) and write it to ``<out>/figures/<stem>.{png,pdf}``.
 
-
-def _short(value: Any) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, float):
-        return "inf" if np.isinf(value) else f"{value:g}".replace("+", "")
-    if isinstance(value, list | tuple):
-        if len(value) <= 3:
-            return "-".join(_short(v) for v in value)
-        return f"{_short(value[0])}..{_short(value[-1])}x{len(value)}"
-    if isinstance(value, Mapping):
-        return "h" + _digest(value)[:6]
-    return re.sub(r"[^A-Za-z0-9.\-]", "", str(value))[:12]
-
-
-def settings_diff(exp: Any, settings: Any, variant: str | None) -> dict[str, Any]:
-    """The settings that differ from ``variant``'s (all of them if the variant is unknown)."""
-    values = settings.model_dump(mode="json")
-    try:
-        base = exp.make_settings(variant).model_dump(mode="json") if variant else {}
-    except Exception:  # an unknown or removed variant: nothing to compare against
-        base = {}
-    return {k: v for k, v in values.items() if k not in base or base[k] != v}
-
-
-def figure_stem(exp: Any, settings: Any, variant: str | None, max_len: int = 40) -> str:
-    """The figure file's stem: ``<name>_<variant>``, plus a suffix for non-default settings.
-
-    The variant's own settings keep the short name (``lu2024.fig1_quick``); other settings
-    add a readable suffix of what differs (``lu2024.fig1_quick_d24_trials3``), shortened to a
-    content hash when it would be longer than ``max_len`` characters, so two runs with
-    different settings never overwrite each other's figure.
+    ``theory`` defaults to ``exp.theory(settings)``; ``stem`` to :func:`figure_stem` of the
+    settings and variant. Returns the written paths (PNG first).
     """
-    base = f"{exp.name}_{variant or 'custom'}"
-    diff = settings_diff(exp, settings, variant)
-    if not diff:
-        return base
-    suffix = "_".join(f"{k}{_short(v)}" for k, v in sorted(diff.items()))
-    suffix = re.sub(r"[^A-Za-z0-9.\-_]", "", suffix)
-    if len(suffix) > max_len:
-        keys = "-".join(sorted(diff))[: max_len - 9]
-        suffix = f"{keys}-{_digest(diff)[:8]}"
-    return f"{base}_{suffix}"
+    if theory is None:
+        theory = exp.theory(settings)
+    stem = stem or figure_stem(exp, settings, variant)
+    return save_figure(exp.plot(settings, results, theory), Path(out) / "figures", stem)

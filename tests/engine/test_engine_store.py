@@ -13,7 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from iclab.engine import ProcessPoolExecutor, Store, run_experiment
+from iclab import run_experiment
+from iclab.engine import ProcessPoolExecutor, Store
 from iclab.engine.export import export_experiment
 from iclab.engine.runner import plan_units
 from iclab.errors import ParameterError, UnknownExperimentError
@@ -62,6 +63,25 @@ def test_bad_settings_write_nothing(tmp_path: Path) -> None:
     with pytest.raises(UnknownExperimentError, match="toy.mc"):
         run_experiment("nosuch", store=store)
     assert not store.exists()
+
+
+def test_engine_takes_experiments_and_iclab_takes_names(tmp_path: Path) -> None:
+    """The engine runs an Experiment instance or class and refuses a name with a pointer to
+    iclab.run_experiment (which resolves names); all three give the same rows."""
+    from iclab.engine import run_experiment as engine_run
+
+    store = tmp_path / "s.sqlite"
+    exp = get_experiment("toy.mc")
+    with pytest.raises(ParameterError, match=r"experiment.*iclab\.run_experiment"):
+        engine_run("toy.mc", store=store)
+    with pytest.raises(ParameterError, match="experiment"):
+        engine_run(42, store=store)  # type: ignore[arg-type]
+    assert not store.exists()
+    by_instance = engine_run(exp, store=tmp_path / "a.sqlite").results
+    by_class = engine_run(type(exp), store=tmp_path / "b.sqlite").results
+    by_name = run_experiment("toy.mc", store=tmp_path / "c.sqlite").results
+    pd.testing.assert_frame_equal(by_instance, by_class, check_exact=True)
+    pd.testing.assert_frame_equal(by_instance, by_name, check_exact=True)
 
 
 def test_export_csv_and_parquet(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from iclab.engine.runner import _progress, _unit_cost
+from iclab.engine.progress import SweepProgress, expected_unit_cost
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,7 +24,7 @@ def test_progress_lines_are_weighted_by_unit_cost(capsys: pytest.CaptureFixture[
     """Three units of costs 1, 1, 8: after the two cheap ones 20 % of the work is done, not
     67 % (a plain count would say 2 of 3)."""
     costs = {"a": 1.0, "b": 1.0, "c": 8.0}
-    with _progress(True, "toy", 3, 0, costs, set(), heartbeat_s=60, line_every_s=0) as advance:
+    with SweepProgress(True, "toy", 3, 0, costs, set(), heartbeat_s=60, line_every_s=0) as advance:
         advance(_Unit("a", {"d": 4}))
         advance(_Unit("b", {"d": 4}))
         lines = capsys.readouterr().err.strip().splitlines()
@@ -37,7 +37,7 @@ def test_progress_lines_are_weighted_by_unit_cost(capsys: pytest.CaptureFixture[
 def test_unit_lines_are_throttled_but_the_last_is_shown(
         capsys: pytest.CaptureFixture[str]) -> None:
     costs = {str(i): 1.0 for i in range(50)}
-    with _progress(True, "fast", 50, 0, costs, set(), line_every_s=60) as advance:
+    with SweepProgress(True, "fast", 50, 0, costs, set(), line_every_s=60) as advance:
         for key in costs:
             advance(_Unit(key, {}))
     lines = capsys.readouterr().err.strip().splitlines()
@@ -48,7 +48,7 @@ def test_unit_lines_are_throttled_but_the_last_is_shown(
 def test_heartbeat_line_during_a_long_unit(capsys: pytest.CaptureFixture[str]) -> None:
     import time
 
-    with _progress(True, "slow", 2, 1, {"a": 1.0, "b": 1.0}, {"a"}, heartbeat_s=0.3):
+    with SweepProgress(True, "slow", 2, 1, {"a": 1.0, "b": 1.0}, {"a"}, heartbeat_s=0.3):
         time.sleep(1.0)
     err = capsys.readouterr().err
     assert "[slow] still running: 1/2 units done" in err
@@ -66,9 +66,9 @@ def test_unit_cost_hook_defaults_to_one() -> None:
         def unit_cost(self, settings: object, point: dict) -> float:
             return float("nan")
 
-    assert _unit_cost(Plain(), None, {"d": 3}) == 1.0
-    assert _unit_cost(Weighted(), None, {"d": 3}) == 9.0
-    assert _unit_cost(Broken(), None, {"d": 3}) == 1.0
+    assert expected_unit_cost(Plain(), None, {"d": 3}) == 1.0
+    assert expected_unit_cost(Weighted(), None, {"d": 3}) == 9.0
+    assert expected_unit_cost(Broken(), None, {"d": 3}) == 1.0
 
 
 FORBIDDEN = r"shared/specs|spec §|open point|this session|the lead|seed slides|\[\?\]"

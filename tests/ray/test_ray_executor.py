@@ -17,8 +17,9 @@ pytest.importorskip("ray")
 
 from typer.testing import CliRunner  # noqa: E402
 
+from iclab import run_experiment  # noqa: E402
 from iclab.cli import app  # noqa: E402
-from iclab.engine import ProcessPoolExecutor, Store, run_experiment  # noqa: E402
+from iclab.engine import ProcessPoolExecutor, Store  # noqa: E402
 from iclab.engine.executors import Unit, UnitJob  # noqa: E402
 from iclab.engine.ray_executor import (  # noqa: E402
     DEFAULT_GPU_FRACTION,

@@ -408,7 +408,8 @@ def test_ctrl_c_reports_stored_units_and_resumes(tmp_path: Path) -> None:
 def test_shipped_variants_pass_the_guards(name: str) -> None:
     """Every quick and full variant plans without tripping a size guard (no false alarm)."""
     from iclab.engine.runner import prepare_run
+    from iclab.experiments import get_experiment
 
     for variant in EXPERIMENTS[name].variants:
-        plan = prepare_run(name, variant)
+        plan = prepare_run(get_experiment(name), variant)
         assert plan.units

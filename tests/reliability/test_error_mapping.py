@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from iclab import run_experiment
 from iclab._cli_errors import error_line
 from iclab.cli import app
-from iclab.engine import LocalExecutor, Store, run_experiment
+from iclab.engine import LocalExecutor, Store
 from iclab.engine.store import UnitRecord, _store_errors
 from iclab.errors import StoreError
 

@@ -17,7 +17,8 @@ import pandas as pd
 import pytest
 import torch
 
-from iclab.engine import LocalExecutor, ProcessPoolExecutor, run_experiment
+from iclab import run_experiment
+from iclab.engine import LocalExecutor, ProcessPoolExecutor
 from iclab.engine.executors import UNIT_THREADS_ENV, unit_threads
 from iclab.errors import ParameterError
 

@@ -14,7 +14,8 @@ import pytest
 from report_browser import check_page, chromium_binary
 
 import iclab.errors
-from iclab.engine import LocalExecutor, Store, run_experiment
+from iclab import run_experiment
+from iclab.engine import LocalExecutor, Store
 from iclab.engine.executors import UnitJob
 from iclab.engine.runner import code_version, load_results
 from iclab.engine.store import UnitRecord
@@ -277,7 +278,8 @@ def test_deviation_against_d_and_paper_order() -> None:
     papers (Lu, Li, Shi, then studies), figures in natural order."""
     import math
 
-    from iclab.report import Sweep, _d_scaling
+    from iclab.report.deviations import d_scaling as _d_scaling
+    from iclab.report.record import Sweep
     from iclab.report_guide import paper_key
 
     sweeps = []

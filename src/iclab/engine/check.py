@@ -1,8 +1,11 @@
 """Run (or resume) experiments and check their claims: the engine behind ``iclab check``.
 
 >>> from iclab.engine.check import check_experiment
->>> run, verdicts = check_experiment("lu2024.fig1", variant="quick")   # doctest: +SKIP
+>>> from iclab.experiments import get_experiment
+>>> run, verdicts = check_experiment(get_experiment("lu2024.fig1"))    # doctest: +SKIP
 >>> [(v.claim, v.verdict) for v in verdicts]                            # doctest: +SKIP
+
+By registered name: :func:`iclab.check_experiment`.
 """
 
 from __future__ import annotations
@@ -11,11 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from iclab.claims import ClaimData, ClaimResult, evaluate_claims
-from iclab.contract import Experiment
-from iclab.engine.executors import Executor
-from iclab.engine.runner import DEFAULT_STORE, RunResult, run_experiment
-from iclab.engine.store import Store
-from iclab.experiments.registry import get_experiment
+from iclab.engine.runner import ExperimentLike, RunResult, run_experiment
+from iclab.engine.store import DEFAULT_STORE_PATH, Store
+from iclab.engine.units import Executor
 
 
 def claims_of_run(run: RunResult) -> list[ClaimResult]:
@@ -25,22 +26,22 @@ def claims_of_run(run: RunResult) -> list[ClaimResult]:
 
 
 def check_experiment(
-    experiment: str | Experiment,
+    experiment: ExperimentLike,
     variant: str = "quick",
     overrides: dict[str, Any] | None = None,
-    store: str | Path | Store = DEFAULT_STORE,
+    store: str | Path | Store = DEFAULT_STORE_PATH,
     executor: Executor | None = None,
     device: str = "cpu",
     progress: bool = False,
 ) -> tuple[RunResult, list[ClaimResult]]:
     """Run (or resume) ``experiment`` and evaluate its claims declared for ``variant``.
 
-    With ``overrides`` the sweep is no longer the variant the claims were stated for: the
+    ``experiment`` is an :class:`~iclab.contract.Experiment` instance or class. With
+    ``overrides`` the sweep is no longer the variant the claims were stated for: the
     verdicts are still computed (and labelled with the variant), but read them as a check of
     other settings.
     """
-    exp = get_experiment(experiment) if isinstance(experiment, str) else experiment
-    run = run_experiment(exp, variant, overrides, store=store, executor=executor,
+    run = run_experiment(experiment, variant, overrides, store=store, executor=executor,
                          device=device, progress=progress)
     return run, claims_of_run(run)
 

@@ -1,12 +1,12 @@
 """Ray executor: run a sweep's units as Ray tasks, on this machine or on a Ray cluster.
 
->>> from iclab.engine import run_experiment
+>>> from iclab import run_experiment
 >>> from iclab.engine.ray_executor import RayExecutor
 >>> run_experiment("lu2024.fig1", "full", executor=RayExecutor(address="auto"))  # doctest: +SKIP
 
 Design (see docs/scaling.md):
 
-* every unit is one Ray task calling :func:`iclab.engine.executors.execute_unit`, the same
+* every unit is one Ray task calling :func:`iclab.engine.units.execute_unit`, the same
   function every executor calls, so results equal the local executor's bit for bit;
 * CPU units ask for ``num_cpus=1``; GPU units (``job.device`` starting with ``"cuda"``) ask
   for ``num_gpus=gpu_fraction`` (default :data:`DEFAULT_GPU_FRACTION`), so several small models
@@ -36,7 +36,7 @@ import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from iclab.engine.executors import UnitJob, execute_unit
+from iclab.engine.units import UnitJob, execute_unit
 from iclab.errors import ICLabError
 from iclab.validation import check_in_range, check_int
 

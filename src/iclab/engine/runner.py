@@ -1,7 +1,11 @@
 """Plan and run an experiment: skip stored units, compute the rest, store as they finish.
 
+The engine takes an :class:`~iclab.contract.Experiment` (an instance or its class); running
+a registered experiment by name is :func:`iclab.run_experiment`.
+
 >>> from iclab.engine import run_experiment
->>> res = run_experiment("lu2024.fig1", variant="quick", store="results/iclab.sqlite")
+>>> from iclab.experiments import get_experiment
+>>> res = run_experiment(get_experiment("lu2024.fig1"), variant="quick")  # doctest: +SKIP
 >>> res.results.head()          # tidy DataFrame, columns named by the papers' symbols
 """
 
@@ -16,13 +20,14 @@ from typing import Any
 import pandas as pd
 import torch
 
-import iclab
+from iclab._version import package_version
 from iclab.contract import Experiment, ExperimentSettings
 from iclab.devices import resolve_device
-from iclab.engine.executors import Executor, LocalExecutor, Unit, UnitJob
-from iclab.engine.store import Store, UnitRecord, records_to_frame
+from iclab.engine.executors import LocalExecutor
+from iclab.engine.progress import SweepProgress, expected_unit_cost
+from iclab.engine.store import DEFAULT_STORE_PATH, Store, UnitRecord, records_to_frame
+from iclab.engine.units import Executor, Unit, UnitJob
 from iclab.errors import ParameterError, RunInterrupted
-from iclab.experiments.registry import get_experiment
 from iclab.seeding import content_hash, derive_seed
 from iclab.validation import (
     check_plan_size,
@@ -31,7 +36,22 @@ from iclab.validation import (
     check_settings_model,
 )
 
-DEFAULT_STORE = Path("results") / "iclab.sqlite"
+ExperimentLike = Experiment | type[Experiment]
+"""What the engine runs: an experiment instance, or its class (instantiated without arguments)."""
+
+
+def as_experiment(experiment: ExperimentLike) -> Experiment:
+    """``experiment`` as an instance; a name or anything else is a one-line ParameterError
+    (names are resolved above the engine, by :func:`iclab.run_experiment`)."""
+    if isinstance(experiment, Experiment):
+        return experiment
+    if isinstance(experiment, type) and issubclass(experiment, Experiment):
+        return experiment()
+    if isinstance(experiment, str):
+        raise ParameterError("experiment", experiment,
+                             "an Experiment instance or class here; to run a registered "
+                             "experiment by name use iclab.run_experiment(name, ...)")
+    raise ParameterError("experiment", experiment, "an Experiment instance or class")
 
 
 def code_version() -> str:
@@ -43,7 +63,7 @@ def code_version() -> str:
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         sha = ""
-    return f"iclab {iclab.__version__}" + (f" ({sha})" if sha else "")
+    return f"iclab {package_version()}" + (f" ({sha})" if sha else "")
 
 
 def settings_hash(exp: Experiment, settings: ExperimentSettings) -> str:
@@ -75,7 +95,7 @@ class Plan:
 
 
 def prepare_run(
-    experiment: str | Experiment,
+    experiment: ExperimentLike,
     variant: str = "quick",
     overrides: dict[str, Any] | None = None,
     device: str = "cpu",
@@ -88,7 +108,7 @@ def prepare_run(
     the size guards (:data:`iclab.validation.MAX_UNITS` units; memory per unit estimated
     from d, n, ℓ), which ``allow_large=True`` lifts. Raises one-line :class:`ICLabError` s.
     """
-    exp = get_experiment(experiment) if isinstance(experiment, str) else experiment
+    exp = as_experiment(experiment)
     check_setting_inputs(exp.Settings, overrides or {})
     settings = exp.make_settings(variant, overrides)
     check_settings_model(settings)
@@ -134,10 +154,10 @@ def load_results(
 
 
 def run_experiment(
-    experiment: str | Experiment,
+    experiment: ExperimentLike,
     variant: str = "quick",
     overrides: dict[str, Any] | None = None,
-    store: str | Path | Store = DEFAULT_STORE,
+    store: str | Path | Store = DEFAULT_STORE_PATH,
     executor: Executor | None = None,
     device: str = "cpu",
     progress: bool = False,
@@ -146,7 +166,8 @@ def run_experiment(
     """Run (or resume) a sweep; every finished unit is committed to the store at once.
 
     Args:
-        experiment: a registered name or an :class:`Experiment` instance.
+        experiment: an :class:`Experiment` instance or class (by registered name:
+            :func:`iclab.run_experiment`).
         variant: ``"quick"`` or ``"full"`` (or another variant the experiment declares).
         overrides: settings to change, e.g. ``{"d": 20, "trials": 5}``.
         store: SQLite path or an open :class:`Store`.
@@ -185,8 +206,8 @@ def _run_plan(plan: Plan, variant: str, db: Store, executor: Executor,
     jobs = [UnitJob(type(exp), s_json, u, str(dev)) for u in todo]
     status = "interrupted"
     try:
-        costs = {u.key: _unit_cost(exp, settings, u.point) for u in units}
-        with _progress(progress, exp.name, len(units), len(done), costs, done) as advance:
+        costs = {u.key: expected_unit_cost(exp, settings, u.point) for u in units}
+        with SweepProgress(progress, exp.name, len(units), len(done), costs, done) as advance:
             for job, rows, seconds in executor.map(jobs):
                 u = job.unit
                 if db.put(UnitRecord(u.key, exp.name, s_hash, u.point, u.trial, rows, seconds,
@@ -202,144 +223,3 @@ def _run_plan(plan: Plan, variant: str, db: Store, executor: Executor,
     results = load_results(db, exp, settings)
     return RunResult(exp, settings, variant, s_hash, results, len(units), computed,
                      time.perf_counter() - start)
-
-
-def _unit_cost(exp: Experiment, settings: ExperimentSettings, point: dict[str, Any]) -> float:
-    """A unit's expected cost from the optional ``exp.unit_cost(settings, point)`` hook (1)."""
-    hook = getattr(exp, "unit_cost", None)
-    if hook is None:
-        return 1.0
-    try:
-        cost = float(hook(settings, point))
-    except Exception:  # a broken estimate must never stop a run
-        return 1.0
-    return cost if cost > 0 and cost == cost and cost != float("inf") else 1.0
-
-
-class _progress:
-    """Context manager yielding ``advance(unit=None)``: progress weighted by expected cost.
-
-    Each unit weighs ``exp.unit_cost(settings, point)`` (1 when the experiment does not
-    define the hook), so the estimated time left is (remaining cost) / (cost rate), not a
-    plain count of units. On a terminal it shows a rich bar; otherwise (a log file, CI) it
-    writes a heartbeat line to stderr when a unit finishes (at most one per ``line_every_s``
-    seconds, and always for the last unit), and a "still running" line when no unit has
-    finished for ``heartbeat_s`` seconds.
-    """
-
-    def __init__(self, enabled: bool, label: str, total: int, completed: int,
-                 costs: dict[str, float] | None = None, done: set[str] | None = None,
-                 heartbeat_s: float = 30.0, line_every_s: float = 1.0) -> None:
-        self.enabled, self.label, self.total, self.completed = enabled, label, total, completed
-        self.costs = costs or {}
-        self.done_cost = sum(self.costs.get(k, 1.0) for k in (done or ()))
-        self.total_cost = sum(self.costs.values()) if self.costs else float(total)
-        if not self.costs:
-            self.done_cost = float(completed)
-        self._todo = [k for k in self.costs if k not in (done or set())]
-        self.heartbeat_s, self.line_every_s = heartbeat_s, line_every_s
-        self._bar: Any = None
-        self._stop: Any = None
-        self._thread: Any = None
-
-    def _next_cost(self, unit: Any) -> float:
-        key = getattr(unit, "key", None)
-        if key is None and self._todo:
-            key = self._todo[0]
-        if key in self._todo:
-            self._todo.remove(key)
-        return self.costs.get(key, 1.0) if key is not None else 1.0
-
-    def __enter__(self):  # noqa: ANN204
-        if not self.enabled:
-            return lambda unit=None: None
-        import sys
-
-        if sys.stderr.isatty():
-            return self._rich()
-        return self._lines()
-
-    def _rich(self) -> Any:
-        from rich.progress import (
-            BarColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self._bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                             TextColumn("{task.fields[units]}"), TimeElapsedColumn(),
-                             TextColumn("left"), TimeRemainingColumn(),
-                             transient=False, speed_estimate_period=600)
-        self._bar.start()
-        count = [self.completed]
-        task = self._bar.add_task(self.label, total=self.total_cost, completed=self.done_cost,
-                                  units=f"{count[0]}/{self.total} units")
-
-        def advance(unit: Any = None) -> None:
-            count[0] += 1
-            self._bar.update(task, advance=self._next_cost(unit),
-                             units=f"{count[0]}/{self.total} units")
-
-        return advance
-
-    def _lines(self) -> Any:
-        import sys
-        import threading
-
-        start = time.perf_counter()
-        state = {"count": self.completed, "cost": self.done_cost, "last": start,
-                 "printed": -float("inf")}
-        first_cost = self.done_cost
-
-        def eta() -> str:
-            spent, done_now = time.perf_counter() - start, state["cost"] - first_cost
-            if done_now <= 0:
-                return "?"
-            return _clock((self.total_cost - state["cost"]) * spent / done_now)
-
-        def advance(unit: Any = None) -> None:
-            state["count"] += 1
-            state["cost"] += self._next_cost(unit)
-            state["last"] = time.perf_counter()
-            if (state["last"] - state["printed"] < self.line_every_s
-                    and state["count"] < self.total):
-                return
-            state["printed"] = state["last"]
-            share = 100 * state["cost"] / self.total_cost if self.total_cost else 100.0
-            point = getattr(unit, "point", None)
-            where = "" if not point else " " + ", ".join(f"{k}={v}" for k, v in point.items()
-                                                         if not isinstance(v, list | dict))
-            print(f"[{self.label}] unit {state['count']}/{self.total}{where} done; "
-                  f"{share:.0f}% of the work, {_clock(state['last'] - start)} elapsed, "
-                  f"about {eta()} left", file=sys.stderr, flush=True)
-
-        def beat() -> None:
-            while not self._stop.wait(self.heartbeat_s / 3):
-                now = time.perf_counter()
-                if now - state["last"] >= self.heartbeat_s:
-                    state["last"] = now
-                    print(f"[{self.label}] still running: {state['count']}/{self.total} units "
-                          f"done, {_clock(now - start)} elapsed, about {eta()} left",
-                          file=sys.stderr, flush=True)
-
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=beat, daemon=True)
-        self._thread.start()
-        return advance
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-        if self._stop is not None:
-            self._stop.set()
-            self._thread.join(timeout=1)
-
-
-def _clock(seconds: float) -> str:
-    """``0:07``, ``12:05``, ``1:02:03``."""
-    s = max(int(round(seconds)), 0)
-    h, m = divmod(s, 3600)
-    m, s = divmod(m, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"

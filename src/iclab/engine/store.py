@@ -26,6 +26,9 @@ from iclab.errors import StoreError
 from iclab.seeding import canonical_json
 from iclab.validation import check_writable_file
 
+DEFAULT_STORE_PATH = Path("results") / "iclab.sqlite"
+"""Where results are stored unless told otherwise (``--store``, ``store=``)."""
+
 F = TypeVar("F", bound=Callable[..., Any])
 _QUICK_CHECK_BYTES = 64 * 2**20
 
@@ -283,6 +286,15 @@ class Store:
         if experiment is not None:
             sql, args = sql + " WHERE experiment=?", (experiment,)
         return pd.read_sql_query(sql + " ORDER BY id", self.conn, params=args)
+
+    @_store_errors
+    def last_unit_time(self, settings_hash: str) -> float | None:
+        """When the newest unit of a sweep was stored (epoch seconds); ``None`` if none is."""
+        if not self.exists():
+            return None
+        (newest,) = self.conn.execute(
+            "SELECT MAX(created) FROM units WHERE settings_hash=?", (settings_hash,)).fetchone()
+        return None if newest is None else float(newest)
 
     @_store_errors
     def experiments(self) -> list[str]:

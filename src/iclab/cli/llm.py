@@ -8,7 +8,9 @@ Examples::
     iclab llm run --model ./ckpt --data reviews.jsonl --text-column review \\
         --label-column stars --labels negative,positive --template 'Review: {text}\\nStars: {label}'
 
-The lead mounts :data:`llm_app` as ``iclab llm``.
+:data:`llm_app` is mounted as ``iclab llm`` by :mod:`iclab.cli.root`, which imports this
+module (and so torch and transformers) only when ``iclab llm`` is used. The study itself is
+the registered experiment ``llm.noise_sensitivity`` (library code in :mod:`iclab.llm`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from iclab._cli_errors import one_line_errors as _one_line_errors
+from iclab.engine.store import DEFAULT_STORE_PATH
 from iclab.errors import ParameterError
 
 EXPERIMENT = "llm.noise_sensitivity"
@@ -105,8 +108,8 @@ def run_command(
     batch_size: Annotated[int, typer.Option("--batch-size")] = 8,
     full: Annotated[bool, typer.Option("--full/--quick", help="Variant whose grid fills "
                                        "the options not given.")] = False,
-    store: Annotated[Path, typer.Option("--store", help="SQLite result store.")] = Path(
-        "results") / "iclab.sqlite",
+    store: Annotated[Path, typer.Option("--store", help="SQLite result store.")]
+    = DEFAULT_STORE_PATH,
     out: Annotated[Path, typer.Option("--out", help="Folder for the figure and CSV.")] = Path(
         "results") / "llm",
 ) -> None:
@@ -116,6 +119,7 @@ def run_command(
     --task sentiment --p 0,0.25,0.5 --k 8,16 --seeds 3 --device cuda --dtype bfloat16
     """
     from iclab.engine import run_experiment
+    from iclab.experiments import get_experiment
     from iclab.figures import save_figure
 
     if task is not None and data is not None:
@@ -132,8 +136,8 @@ def run_command(
     overrides.update({key: v for key, v in optional.items() if v is not None})
     if data is not None:
         overrides.update(text_column=text_column, label_column=label_column)
-    result = run_experiment(EXPERIMENT, "full" if full else "quick", overrides, store=store,
-                            device=device, progress=True)
+    result = run_experiment(get_experiment(EXPERIMENT), "full" if full else "quick", overrides,
+                            store=store, device=device, progress=True)
     out.mkdir(parents=True, exist_ok=True)
     frame = result.results
     csv_path = out / "llm_noise_sensitivity.csv"

@@ -1,0 +1,179 @@
+"""Commands that read: ``iclab list``, ``show``, ``plot``, ``export`` and ``report``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from iclab._cli_errors import one_line_errors as _one_line_errors
+from iclab.cli.common import (
+    DEFAULT_STORE_PATH,
+    OutOpt,
+    SetOpt,
+    StoreOpt,
+    VariantOpt,
+    check_paths,
+    choose_variant,
+    parse_overrides,
+)
+from iclab.cli.root import app, console
+from iclab.errors import ICLabError, ParameterError
+
+
+@app.command("list")
+@_one_line_errors
+def list_cmd() -> None:
+    """List the registered experiments.  Example: ``iclab list``"""
+    from iclab.experiments import all_experiments
+
+    table = Table(title="iclab experiments")
+    table.add_column("name", no_wrap=True, style="bold")  # names are typed back: never cut
+    table.add_column("title", ratio=1)
+    table.add_column("variants", no_wrap=True)
+    table.add_column("demo", no_wrap=True)
+    table.add_column("claims", no_wrap=True, justify="right")
+    for name, cls in all_experiments().items():
+        table.add_row(name, cls.title, ", ".join(cls.variants), "yes" if cls.in_demo else "no",
+                      str(len(cls.claims)))
+    console.print(table)
+
+
+@app.command("show")
+@_one_line_errors
+def show_cmd(
+    name: Annotated[str, typer.Argument(help="Experiment name (see `iclab list`).")],
+) -> None:
+    """Show an experiment's settings, defaults and variants.  Example: ``iclab show lu2024.fig1``"""
+    from iclab.experiments import get_experiment
+
+    exp = get_experiment(name)
+    console.print(f"[bold]{exp.name}[/bold] — {exp.title} ({exp.paper})")
+    table = Table()
+    for col in ("setting", "default", *exp.variants, "description"):
+        table.add_column(col)
+    for key, field in exp.Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        table.add_row(key, repr(default),
+                      *(repr(v[key]) if key in v else "" for v in exp.variants.values()),
+                      field.description or "")
+    console.print(table)
+
+
+@app.command("plot")
+@_one_line_errors
+def plot_cmd(
+    name: Annotated[str, typer.Argument(help="Experiment name.")],
+    quick: Annotated[bool, typer.Option("--quick")] = False,
+    full: Annotated[bool, typer.Option("--full")] = False,
+    variant_name: VariantOpt = None,
+    set_: SetOpt = None,
+    hash_: Annotated[str | None, typer.Option(
+        "--hash", help="Settings hash (a prefix is enough) of a stored sweep to draw.")] = None,
+    store: StoreOpt = DEFAULT_STORE_PATH,
+    out: OutOpt = Path("results"),
+) -> None:
+    """Draw an experiment's figure from the store (theory computed afresh).
+
+    Finds what is stored: with one stored sweep of the variant it draws that one; with
+    several it lists them and asks for ``--set`` or ``--hash``.
+    Example: ``iclab plot lu2024.fig1 --quick`` or ``iclab plot lu2024.fig1 --hash 3fa2``
+    """
+    from iclab.engine import Store, load_results
+    from iclab.experiments import get_experiment
+    from iclab.figures import write_experiment_figure
+
+    exp = get_experiment(name)
+    variant = choose_variant(quick, full, variant_name)
+    overrides = parse_overrides(set_)
+    db = Store(store)
+    wanted = exp.make_settings(variant, overrides)
+    check_paths(db, out)
+    if hash_ is not None or not overrides:
+        variant, wanted = stored_settings(db, exp, variant, hash_, wanted)
+    results = load_results(db, exp, wanted) if db.exists() else None
+    if results is None or results.empty:
+        raise ICLabError(f"nothing stored for {name} [{variant}] with these settings in "
+                         f"{store}; run `iclab run {name} --{variant}` first")
+    paths = write_experiment_figure(exp, wanted, variant, results, out)
+    console.print("figure: " + ", ".join(map(str, paths)))
+
+
+def stored_settings(db: Any, exp: Any, variant: str, hash_: str | None,
+                     default: Any) -> tuple[str, Any]:
+    """The one stored sweep ``iclab plot`` should draw (by ``--hash`` or the only one stored).
+
+    Without ``--hash``: the variant's own settings if stored, else the only stored sweep of the
+    variant; several → an error listing them. With ``--hash``: the sweep whose settings hash
+    starts with it (any variant).
+    """
+    from iclab.engine.runner import settings_hash
+    from iclab.figure_names import settings_diff
+
+    rows = db.settings_of(exp.name) if db.exists() else None
+    if rows is None or rows.empty:
+        return variant, default
+    stored = [r for r in rows.itertuples() if db.units(exp.name, r.settings_hash)]
+    if hash_ is not None:
+        found = [r for r in stored if r.settings_hash.startswith(hash_)]
+        if len(found) != 1:
+            known = ", ".join(r.settings_hash[:10] for r in stored) or "none"
+            raise ParameterError("hash", hash_, f"a prefix of one stored settings hash ({known})")
+        row = found[0]
+        return str(row.variant), exp.Settings(**json.loads(row.settings_json))
+    if any(r.settings_hash == settings_hash(exp, default) for r in stored):
+        return variant, default
+    mine = [r for r in stored if r.variant == variant]
+    if len(mine) == 1:
+        return variant, exp.Settings(**json.loads(mine[0].settings_json))
+    if len(mine) > 1:
+        lines = []
+        for r in mine:
+            diff = settings_diff(exp, exp.Settings(**json.loads(r.settings_json)), variant)
+            sets = " ".join(f"--set {k}={json.dumps(v)}" for k, v in diff.items())
+            lines.append(f"  --hash {r.settings_hash[:10]}   {sets}")
+        raise ICLabError(f"{len(mine)} settings of {exp.name} [{variant}] are stored; choose "
+                         "one with --set or --hash:\n" + "\n".join(lines))
+    return variant, default
+
+
+@app.command("export")
+@_one_line_errors
+def export_cmd(
+    name: Annotated[str, typer.Argument(help="Experiment name.")],
+    format: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    out: Annotated[Path | None, typer.Option("--out", help="Output file.")] = None,
+    store: StoreOpt = DEFAULT_STORE_PATH,
+) -> None:
+    """Export every stored row of an experiment as a tidy table.
+
+    Columns: the point's parameters (papers' symbols), ``trial``, the metrics, then
+    ``variant`` and ``settings_hash``.  Example: ``iclab export lu2024.fig1 --format parquet``
+    """
+    from iclab.engine.export import export_experiment
+    from iclab.experiments import get_experiment
+    from iclab.validation import check_choice
+
+    get_experiment(name)
+    check_choice("format", format, ["csv", "parquet"])
+    target = out or Path("results") / f"{name}.{format}"
+    check_paths(store, target, out_is_file=True)
+    n = export_experiment(store, name, format, target)
+    console.print(f"wrote {n} rows to {target}")
+
+
+@app.command("report")
+@_one_line_errors
+def report_cmd(
+    store: StoreOpt = DEFAULT_STORE_PATH,
+    out: OutOpt = Path("results"),
+) -> None:
+    """Write a static HTML report of everything in the store.  Example: ``iclab report``"""
+    from iclab.report import write_report
+
+    check_paths(store, out)
+    path = write_report(store, out)
+    console.print(f"report: {path}")

@@ -1,0 +1,149 @@
+"""Commands that compute: ``iclab run``, ``iclab check`` and ``iclab demo``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from iclab._cli_errors import dumps as _strict_json
+from iclab._cli_errors import one_line_errors as _one_line_errors
+from iclab.cli.common import (
+    DEFAULT_STORE_PATH,
+    VERDICT_STYLE,
+    OutOpt,
+    SetOpt,
+    StoreOpt,
+    VariantOpt,
+    choose_variant,
+    claims_table,
+    parse_overrides,
+    validate_run,
+)
+from iclab.cli.root import app, console
+
+
+@app.command("run")
+@_one_line_errors
+def run_cmd(
+    name: Annotated[str, typer.Argument(help="Experiment name (see `iclab list`).")],
+    quick: Annotated[bool, typer.Option("--quick", help="Laptop-size variant (default).")] = False,
+    full: Annotated[bool, typer.Option("--full", help="Paper-size variant.")] = False,
+    variant_name: VariantOpt = None,
+    set_: SetOpt = None,
+    store: StoreOpt = DEFAULT_STORE_PATH,
+    device: Annotated[str, typer.Option(help="cpu or cuda[:N].")] = "cpu",
+    workers: Annotated[int, typer.Option(help="Processes for --executor process/ray.")] = 1,
+    executor: Annotated[str, typer.Option(help="local, process or ray.")] = "",
+    address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+    gpu_fraction: Annotated[float | None, typer.Option(
+        help="Ray: GPU share per unit with --device cuda (default 0.25).")] = None,
+    out: OutOpt = Path("results"),
+    plot: Annotated[bool, typer.Option(help="Write the figure after the run.")] = True,
+    allow_large: Annotated[bool, typer.Option(
+        "--allow-large", help="Run a plan above the size guards (units, memory).")] = False,
+) -> None:
+    """Run (or resume) an experiment; finished points are never recomputed.
+
+    Example: ``iclab run lu2024.fig1 --quick --set trials=3 --workers 2``
+    """
+    from iclab.engine import make_executor, run_experiment
+    from iclab.engine.check import claims_of_run
+    from iclab.experiments import get_experiment
+    from iclab.figures import write_experiment_figure
+
+    exp = get_experiment(name)
+    variant = choose_variant(quick, full, variant_name)
+    overrides = parse_overrides(set_)
+    validate_run(exp, variant, overrides, device, allow_large, store, out if plot else None)
+    chosen = executor or ("process" if workers > 1 else "local")
+    ex = make_executor(chosen, workers=workers, address=address, gpu_fraction=gpu_fraction)
+    res = run_experiment(exp, variant, overrides, store=store, executor=ex, device=device,
+                         progress=True, allow_large=allow_large)
+    console.print(f"{exp.name} \\[{variant}]: {res.n_units} units, {res.n_computed} computed, "
+                  f"{res.n_units - res.n_computed} reused from {store} "
+                  f"({res.seconds:.1f} s); {len(res.results)} rows")
+    if plot:
+        paths = write_experiment_figure(exp, res.settings, variant, res.results, out)
+        console.print("figure: " + ", ".join(map(str, paths)))
+    verdicts = claims_of_run(res)
+    if verdicts:
+        console.print(claims_table(verdicts, title=f"claims of {exp.name} [{variant}]"))
+    if overrides:
+        console.print("[dim]settings differ from the variant: read the verdicts as a check of "
+                      "these settings[/dim]")
+
+
+@app.command("check")
+@_one_line_errors
+def check_cmd(
+    names: Annotated[list[str] | None, typer.Argument(
+        help="Experiments to check (default: every registered one).")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="Laptop-size variant (default).")] = False,
+    full: Annotated[bool, typer.Option("--full", help="Paper-size variant.")] = False,
+    variant_name: VariantOpt = None,
+    set_: SetOpt = None,
+    store: StoreOpt = DEFAULT_STORE_PATH,
+    device: Annotated[str, typer.Option(help="cpu or cuda[:N].")] = "cpu",
+    workers: Annotated[int, typer.Option(help="Processes (a process pool when > 1).")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of verdicts.")]
+    = False,
+) -> None:
+    """Run (or resume) experiments and check the claims their figures are meant to show.
+
+    Exit status: 0 when every claim holds, 1 when any fails or is inconclusive, 2 on bad
+    input. With ``--set`` the settings differ from the variant the claims were stated for
+    (e.g. the LLM study's ``models``); the verdicts are then a check of those settings.
+    Example: ``iclab check lu2024.fig1 lu2024.fig4 --quick --json``
+    """
+    from iclab.engine import make_executor
+    from iclab.engine.check import check_experiment, exit_code
+    from iclab.experiments import all_experiments, get_experiment
+
+    variant = choose_variant(quick, full, variant_name)
+    chosen = list(names) if names else list(all_experiments())
+    experiments = [get_experiment(n) for n in chosen]  # unknown names fail before any run
+    overrides = parse_overrides(set_) or None
+    for exp in experiments:  # every plan, the store and the device, before any run writes
+        validate_run(exp, variant, overrides, device, False, store, None)
+    ex = make_executor("process" if workers > 1 else "local", workers=workers)
+    log = Console(stderr=True) if as_json else console
+    verdicts = []
+    for k, exp in enumerate(experiments, 1):
+        log.print(f"[bold]▶ {exp.name}[/bold] ({k} of {len(experiments)}) — {exp.title}")
+        run, found = check_experiment(exp, variant, overrides, store=store, executor=ex,
+                                      device=device,
+                                      progress=sys.stderr.isatty() and not as_json)
+        log.print(f"  {run.n_units} units, {run.n_computed} computed ({run.seconds:.1f} s)")
+        verdicts.extend(found)
+    if as_json:
+        typer.echo(_strict_json([v.to_dict() for v in verdicts], indent=1))
+    else:
+        console.print(claims_table(verdicts, title=f"claims [{variant}]"))
+        counts = {k: sum(v.verdict == k for v in verdicts) for k in VERDICT_STYLE}
+        console.print(", ".join(f"{n} {k}" for k, n in counts.items()))
+    raise typer.Exit(exit_code(verdicts))
+
+
+@app.command("demo")
+@_one_line_errors
+def demo_cmd(
+    quick: Annotated[bool, typer.Option("--quick")] = True,
+    full: Annotated[bool, typer.Option("--full")] = False,
+    out: OutOpt = Path("results"),
+    only: Annotated[str | None, typer.Option(help="Run only names containing this.")] = None,
+    device: Annotated[str, typer.Option(help="cpu or cuda[:N].")] = "cpu",
+) -> None:
+    """Reproduce every registered figure (quick variants by default), then write the report.
+
+    Example: ``iclab demo --quick --out results``
+    """
+    from iclab.demo import run_demo
+    from iclab.validation import check_writable_dir
+
+    check_writable_dir("out", out)  # before any run writes its store there
+    run_demo(variant="full" if full else "quick", out=out, only=only, device=device,
+             console=console)

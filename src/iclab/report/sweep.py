@@ -1,0 +1,174 @@
+"""One section of the report per stored experiment, one block per stored sweep in it."""
+
+from __future__ import annotations
+
+import json
+import re
+import traceback
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pandas as pd
+
+from iclab.claims import ClaimData, evaluate_claims
+from iclab.engine.runner import load_results, plan_units
+from iclab.engine.store import Store
+from iclab.errors import UnknownExperimentError
+from iclab.experiments import get_experiment
+from iclab.figures import figure_stem, settings_diff, write_experiment_figure
+from iclab.report.deviations import d_of, d_scaling, deviation_block, finite_d_note
+from iclab.report.format import diff_text, duration, esc, png_size, table, when
+from iclab.report.record import Sweep
+from iclab.report_guide import guide
+
+
+def _figure(exp: Any, settings: Any, results: pd.DataFrame, theory: Any, stem: str, out: Path,
+            fresh_after: float) -> Path:
+    """The sweep's PNG: reuse ``<stem>.png`` if written after ``fresh_after``, else draw it."""
+    png = out / "figures" / f"{stem}.png"
+    if not (png.exists() and png.stat().st_mtime >= fresh_after):
+        write_experiment_figure(exp, settings, None, results, out, theory=theory, stem=stem)
+    return png
+
+
+def _last_change(store: Store, settings_hash: str, runs: pd.DataFrame) -> float:
+    """When the sweep last changed: its newest stored unit or run start/finish (epoch s)."""
+    newest_unit = store.last_unit_time(settings_hash)
+    stamps = [newest_unit, runs.started.max(), runs.finished.max()]
+    return max([float(v) for v in stamps if v is not None and pd.notna(v)] + [0.0])
+
+
+def _sweep_block(store: Store, sweep: Sweep, exp: Any, settings_json: str, runs: pd.DataFrame,
+                 stem: str, out: Path) -> str:
+    settings = exp.Settings(**json.loads(settings_json))
+    sweep.planned = len(plan_units(exp, settings))
+    results = load_results(store, exp, settings)
+    sweep.rows = len(results)
+    theory = exp.theory(settings)
+    diff = settings_diff(exp, settings, sweep.variant)
+    sweep.differs = diff
+    differs = ("<p class='differs'>settings that differ from the variant: "
+               + ", ".join(f"<code>{esc(k)} = {esc(json.dumps(v))}</code>"
+                           for k, v in diff.items()) + "</p>") if diff else \
+        "<p class='meta'>the variant's own settings</p>"
+    parts = [f"<div class='sweep' id='{esc(sweep.anchor)}'>",
+             f"<h3>{esc(sweep.variant)}{esc(diff_text(diff, ' — '))} <span class='meta'>"
+             f"settings {esc(sweep.settings_hash[:12])}</span></h3>", differs]
+    figure_html, deviation_html = "<p class='meta'>no rows to plot</p>", ""
+    sweep.claims = evaluate_claims(exp, ClaimData(settings, results, theory, sweep.variant))
+    try:
+        deviation_html = deviation_block(exp, settings, results, theory, sweep)
+        if not results.empty:
+            png = _figure(exp, settings, results, theory, stem, out,
+                          fresh_after=_last_change(store, sweep.settings_hash, runs))
+            g = guide(sweep.name, exp.title)
+            src = f"figures/{quote(png.name)}"
+            figure_html = (f"<figure><a href='{src}' title='open the full-size figure'>"
+                           f"<img src='{src}' {png_size(png)}alt='{esc(g.paper_figure)}: "
+                           f"figure of {esc(sweep.name)} ({esc(sweep.variant)})'></a>"
+                           f"<figcaption><b>{esc(g.paper_figure)}</b> ({esc(sweep.name)}, "
+                           f"{esc(sweep.variant)}). {esc(g.look_for)} <span class='meta'>"
+                           f"Click for the full-size file.</span></figcaption></figure>")
+    except Exception as exc:  # one broken figure must not hide the rest of the report
+        sweep.problem = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        figure_html += (f"<p class='error'>could not draw or compare: {esc(sweep.problem)}"
+                        f"</p><pre class='meta'>{esc(traceback.format_exc(limit=3))}</pre>")
+    last = runs.iloc[-1] if not runs.empty else None
+    facts = {
+        "units stored / planned": f"{sweep.stored} / {sweep.planned}",
+        "rows": sweep.rows,
+        "compute time (sum over units)": duration(sweep.compute_seconds),
+        "wall time (sum over runs)": f"{duration(sweep.wall_seconds)} in {len(runs)} run(s)",
+        "last run": "" if last is None else
+        f"{last.status}, started {when(last.started)}, executor {last.executor}, "
+        f"device {last.device}",
+        "code version": ", ".join(sweep.code_versions),
+    }
+    facts_frame = pd.DataFrame({"": list(facts), "value": [str(v) for v in facts.values()]})
+    params = pd.DataFrame([(k, json.dumps(v)) for k, v in json.loads(settings_json).items()],
+                          columns=["setting", "value"])
+    run_log = runs[["started", "status", "n_computed", "n_units", "seconds", "executor",
+                    "device", "code_version"]].assign(started=runs.started.map(when))
+    g = guide(sweep.name, exp.title)
+    context = g.deviation_context
+    d_note = finite_d_note(settings) if g.finite_d else ""
+    context_html = (f"<p class='context'>{esc(context)}{esc(d_note)}</p>"
+                    if (context or d_note) and sweep.worst_rel_dev is not None else "")
+    parts += [
+        figure_html,
+        "<h3>Theory vs experiment (per curve)</h3>", context_html, deviation_html,
+        "<div class='grid'><div><h3>Run facts</h3>", table(facts_frame), "</div><div>",
+        "<h3>Parameters</h3>", table(params), "</div></div>",
+        "<h3>Runs</h3>", table(run_log, digits=3), "</div>",
+    ]
+    return "\n".join(parts)
+
+
+def experiment_section(store: Store, name: str, out: Path) -> tuple[str, list[Sweep]]:
+    base = re.sub(r"[^A-Za-z0-9_-]", "-", name)
+    head = f"<h2 id='{esc(base)}'>{esc(name)}</h2>"
+    runs = store.runs(name)
+    units = store.units(name)
+    by_hash: dict[str, list[Any]] = {}
+    for u in units:
+        by_hash.setdefault(u.settings_hash, []).append(u)
+    settings_rows = store.settings_of(name).set_index("settings_hash")
+    # Newest sweep first: ordered by its last run (or its last stored unit).
+    order = sorted(by_hash, key=lambda h: max(
+        [*runs[runs.settings_hash == h].started.tolist(), 0.0]), reverse=True)
+    try:
+        exp = get_experiment(name)
+    except UnknownExperimentError:
+        exp = None
+    sweeps: list[Sweep] = []
+    blocks = [head]
+    if exp is not None:
+        g = guide(name, exp.title)
+        blocks.append(f"<p><b>{esc(g.paper_figure)}</b>: {esc(exp.title)} — "
+                      f"<i>{esc(exp.paper)}</i></p>")
+        if g.look_for and g.look_for != exp.title:
+            blocks.append(f"<p class='lookfor'><b>What to look for.</b> {esc(g.look_for)}</p>")
+    seen_stems: set[str] = set()
+    scaling_at = len(blocks)
+    for h in order:
+        variant = str(settings_rows.variant.get(h) or "custom") if h in settings_rows.index \
+            else "unknown"
+        sweep_runs = runs[runs.settings_hash == h]
+        sweep = Sweep(name, h, variant, f"{base}-{h[:8]}", stored=len(by_hash[h]),
+                      compute_seconds=sum(u.seconds for u in by_hash[h]),
+                      wall_seconds=float(sweep_runs.seconds.fillna(0).sum()),
+                      last_status=str(sweep_runs.status.iloc[-1]) if len(sweep_runs) else "",
+                      code_versions=list(dict.fromkeys(sweep_runs.code_version.dropna())))
+        stem = f"{name}_{variant}_{h[:8]}"
+        if exp is not None and h in settings_rows.index:
+            try:
+                stored_settings = exp.Settings(**json.loads(settings_rows.settings_json[h]))
+                stem = figure_stem(exp, stored_settings, variant)
+                sweep.d_values = d_of(stored_settings)
+            except Exception:  # invalid for this code: reported by the block below
+                pass
+        if stem in seen_stems:  # e.g. the same settings under an older experiment version
+            stem = f"{stem}_{h[:8]}"
+        seen_stems.add(stem)
+        if exp is None:
+            sweep.problem = "not a registered experiment in this version"
+        elif h not in settings_rows.index:
+            sweep.problem = "settings not recorded in the store"
+        if sweep.problem:
+            blocks.append(f"<div class='sweep' id='{esc(sweep.anchor)}'><h3>{esc(variant)}</h3>"
+                          f"<p class='warn'>{esc(sweep.problem)}; {sweep.stored} units "
+                          "stored</p></div>")
+        else:
+            sweep.title = exp.title
+            try:
+                blocks.append(_sweep_block(store, sweep, exp, settings_rows.settings_json[h],
+                                           sweep_runs, stem, out))
+            except Exception as exc:  # e.g. stored settings no longer valid for this code
+                sweep.problem = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                blocks.append(f"<div class='sweep' id='{esc(sweep.anchor)}'>"
+                              f"<h3>{esc(variant)}</h3><p class='error'>"
+                              f"{esc(sweep.problem)}</p></div>")
+        sweeps.append(sweep)
+    blocks.insert(scaling_at, d_scaling(sweeps))
+    return "\n".join(blocks), sweeps
