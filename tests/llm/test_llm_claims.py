@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from iclab import run_experiment
 from iclab.claims import VERDICTS, ClaimData
-from iclab.engine import run_experiment
-from iclab.experiments.llm import NoiseSensitivity
+from iclab.experiments.llm.noise_sensitivity import NoiseSensitivity
 from iclab.llm.loading import clear_model_cache
 
 CLAIM = NoiseSensitivity.claims[0]

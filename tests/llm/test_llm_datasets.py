@@ -90,7 +90,7 @@ def test_llm_saved_dataset_roundtrip(tmp_path) -> None:  # pragma: no cover - op
     ("/m/Mistral-7B-v0.1", "base"), ("/m/split-endpoint-model", "base"),
 ])
 def test_llm_guess_kind(path: str, kind: str) -> None:
-    from iclab.experiments.llm import guess_kind
+    from iclab.experiments.llm.noise_sensitivity import guess_kind
 
     assert guess_kind(path) == kind
 

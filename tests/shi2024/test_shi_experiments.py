@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pytest
 
-from iclab.engine import run_experiment
+from iclab import run_experiment
 from iclab.errors import ParameterError
 from iclab.experiments.registry import get_experiment
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from iclab.models.parity_heads import ParityHeadsEnsemble, parity_statistics
+from iclab.evaluate.noisy_prompts import sign_correct
+from iclab.models.parity_heads import ParityHeadsEnsemble, TrainedParityHeads, parity_statistics
 from iclab.tasks.corruptions import flip_labels
 from iclab.tasks.parity import SparseParityTask, pair_features, pair_ids, pair_list
 from iclab.theory import parity as th
@@ -74,11 +75,12 @@ def test_shi_served_accuracy_monte_carlo(served: int, p: float) -> None:
     params = {"a": a, "u": u * a.unsqueeze(-1), "v": u}
     g = torch.Generator().manual_seed(served)
     prompts = flip_labels(task.sample(8000, g, pair=0), p, g)
-    acc = ens.correct(params, prompts).mean().item()
+    acc = sign_correct(TrainedParityHeads(ens, params), prompts).mean().item()
     assert abs(acc - float(th.served_accuracy(p, n, served)[0])) < 0.03
     unserved = flip_labels(task.sample(8000, g, pair=task.n_pairs - 1), p, g)
     if served < task.n_pairs:
-        assert abs(ens.correct(params, unserved).mean().item() - 0.5) < 0.03
+        assert abs(sign_correct(TrainedParityHeads(ens, params), unserved).mean().item()
+                   - 0.5) < 0.03
 
 
 def test_shi_pair_features_match_statistics() -> None:

@@ -14,8 +14,11 @@ import torch
 from scipy import stats
 
 from iclab.claims import slope
-from iclab.models.lsa import LowRankLSAEnsemble, noisy_prompt_risks, split_ensemble
-from iclab.models.parity_heads import ParityHeadsEnsemble, accuracy_by_pair
+from iclab.evaluate.noisy_prompts import accuracy_by_pair, noisy_prompt_risks
+from iclab.fit.lsa_training import train_lsa_ensemble
+from iclab.fit.parity_training import train_parity_heads
+from iclab.models.lsa import LowRankLSAEnsemble, TrainedLSA, split_ensemble
+from iclab.models.parity_heads import ParityHeadsEnsemble, TrainedParityHeads
 from iclab.tasks.corruptions import add_label_noise
 from iclab.tasks.parity import SparseParityTask
 from iclab.tasks.spectral_regression import SpectralRegressionTask, random_orthogonal
@@ -41,7 +44,7 @@ def lsa():
     v = random_orthogonal(4, g).numpy()
     task = SpectralRegressionTask(tuple(LAM), N, basis=v)
     ens = LowRankLSAEnsemble(4, (1, 2, 4), SEEDS)
-    res = ens.train(task, g, steps=1200, batch=2048, lr=3e-2, init_scale=0.05)
+    res = train_lsa_ensemble(ens, task, g, steps=1200, batch=2048, lr=3e-2, init_scale=0.05)
     return ens, res.params, v, g
 
 
@@ -82,7 +85,8 @@ def test_shi_noise_sensitivity_slope_rises_with_rank_as_predicted(lsa) -> None:
     s = np.array([1.0, -0.7, 0.0, 0.0])
     sigma2s = [0.0, 0.5, 1.0, 1.5, 2.0]
     task = SpectralRegressionTask(tuple(LAM), M, basis=v)
-    risks = noisy_prompt_risks(ens, params, task, torch.tensor(v @ s, dtype=torch.float32),
+    risks = noisy_prompt_risks(TrainedLSA(ens, params), task,
+                               torch.tensor(v @ s, dtype=torch.float32),
                                sigma2s, g, 100_000, antithetic=True).numpy()   # [5, models]
     ranks = np.array(ens.member_ranks)
     slopes = {r: np.array([slope(sigma2s, risks[:, i]) for i in np.flatnonzero(ranks == r)])
@@ -107,8 +111,8 @@ def parity_models():
     task = SparseParityTask(d=6, d_imp=3, p_imp=0.75, n=30)
     ens = ParityHeadsEnsemble(task.n_pairs, (6, 30), seeds=5)
     g = torch.Generator().manual_seed(7)
-    res = ens.train(task, g, steps=600, batch=512, lr=1e-2)
-    acc = {p: accuracy_by_pair(ens, res.params, task, g, 1000, p).numpy()
+    res = train_parity_heads(ens, task, g, steps=600, batch=512, lr=1e-2)
+    acc = {p: accuracy_by_pair(TrainedParityHeads(ens, res.params), task, g, 1000, p).numpy()
            for p in (0.0, 0.3)}
     return ens, task, acc
 

@@ -14,7 +14,9 @@ choice).
 
 Ensemble axis: ``M`` models (ranks × seeds) are stacked on a leading axis; ranks of different
 size share ``A, B [M, d+1, r_max]`` and a fixed column mask ``[M, r_max]`` zeroes the columns
-beyond each model's rank. Training uses :func:`iclab.fit.ensemble.train_ensemble`.
+beyond each model's rank. :class:`TrainedLSA` binds an ensemble to its parameters as a
+:class:`~iclab.models.base.Predictor`. Training lives in :mod:`iclab.fit.lsa_training`,
+evaluation on noisy test prompts in :mod:`iclab.evaluate.noisy_prompts`.
 """
 
 from __future__ import annotations
@@ -23,9 +25,7 @@ import dataclasses
 
 import torch
 
-from iclab.fit.ensemble import EnsembleTrainResult, cosine_schedule, train_ensemble
 from iclab.tasks.prompts import Prompts
-from iclab.tasks.spectral_regression import SpectralRegressionTask
 from iclab.validation import check_int, check_positive
 
 Params = dict[str, torch.Tensor]
@@ -186,13 +186,6 @@ class LowRankLSAEnsemble:
             query = query.expand(self.seeds, *query.shape[1:])
         return self.predict_from_statistics(params, gram, query, rho)
 
-    def risk(self, params: Params, prompts: Prompts, rho: float | None = None) -> torch.Tensor:
-        """Per-model ``mean_B (ŷ - y_q)²`` ``[M]`` (no ½: our choice)."""
-        y_q = prompts.y_q.reshape(-1, prompts.y_q.shape[-1])
-        pred = self.predict(params, prompts, rho).view(len(self.ranks), self.seeds, -1)
-        err = pred - y_q.expand(self.seeds, -1).unsqueeze(0)
-        return err.pow(2).mean(dim=-1).reshape(self.size)
-
     def gamma(self, params: Params) -> torch.Tensor:
         """Effective ``Γ = w^{PV}_{22} (W^{KQ}_{11})^T`` ``[M, d, d]`` (docs/shi2024.md)."""
         w = self.w_kq(params)
@@ -203,76 +196,23 @@ class LowRankLSAEnsemble:
         w = self.w_kq(params)
         return params["pv"][:, -1, : self.d].norm(dim=-1) + w[:, -1, : self.d].norm(dim=-1)
 
-    def train(self, task: SpectralRegressionTask, generator: torch.Generator, steps: int,
-              batch: int, lr: float = 1e-2, init_scale: float = 0.3,
-              dtype: torch.dtype = torch.float32, record_every: int = 0,
-              params: Params | None = None) -> EnsembleTrainResult:
-        """Adam on fresh prompts (``batch`` per seed per step), cosine decay to 1 % of ``lr``.
 
-        Uses :func:`iclab.fit.ensemble.train_ensemble`. All randomness comes from ``generator``.
-        """
-        steps = check_int("steps", steps)
-        batch = check_int("batch", batch)
-        if params is None:
-            params = self.init_params(generator, init_scale, dtype)
-        rho = float(task.n)
+@dataclasses.dataclass(frozen=True)
+class TrainedLSA:
+    """An LSA ensemble with its parameters: a :class:`~iclab.models.base.Predictor`.
 
-        def sample(_: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-            prompts = split_ensemble(task.sample(self.seeds * batch, generator, dtype=dtype),
-                                     self.seeds)
-            gram, query = prompt_statistics(prompts)
-            return gram, query, prompts.y_q
-
-        def loss(p: Params, data: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
-            gram, query, y_q = data
-            pred = self.predict_from_statistics(p, gram, query, rho)
-            err = pred.view(len(self.ranks), self.seeds, -1) - y_q.unsqueeze(0)
-            return err.pow(2).mean(dim=-1).reshape(self.size)
-
-        return train_ensemble(params, loss, sample, steps=steps, lr=lr,
-                              lr_schedule=cosine_schedule(steps, warmup=min(50, steps // 10),
-                                                          floor=0.01),
-                              record_every=record_every)
-
-
-@torch.no_grad()
-def noisy_prompt_risks(
-    ensemble: LowRankLSAEnsemble, params: Params, task: SpectralRegressionTask,
-    w: torch.Tensor, sigma2s: list[float], generator: torch.Generator, n_test: int,
-    input_std: float = 0.0, chunk: int = 20000, antithetic: bool = False,
-) -> torch.Tensor:
-    """Monte Carlo risk ``[len(sigma2s), M]`` on test prompts of length ``task.n`` for task ``w``.
-
-    Context labels get ``N(0, σ²)`` noise (``ρ = M`` = ``task.n``), inputs optionally
-    ``N(0, input_std²)`` noise; the target is the clean ``w^T x_q``. Common random numbers:
-    every model and every ``σ²`` see the same prompts and the same standard-normal noise.
-
-    ``antithetic=True`` scores each of the ``n_test`` prompts twice, with label noise ``+σz``
-    and ``−σz``, so the cross term between the noise-free error and the label noise (zero in
-    expectation, linear in σ) cancels exactly: the estimate is then exactly
-    linear in ``σ²`` (with ``input_std = 0``), and its slope carries only the Monte Carlo error
-    of the noise term itself.
+    ``predict(prompts)`` gives ``ŷ`` ``[M, B]`` for prompts ``[B, ...]`` seen by every model,
+    with ``ρ`` = the prompts' context length.
     """
-    from iclab.tasks.corruptions import add_input_noise, add_label_noise
 
-    n_test = check_int("n_test", n_test)
-    dtype = params["a"].dtype
-    total = torch.zeros(len(sigma2s), ensemble.size, dtype=torch.float64,
-                        device=params["a"].device)
-    done = 0
-    while done < n_test:
-        b = min(chunk, n_test - done)
-        base = task.sample(b, generator, w=w, dtype=dtype)
-        state = generator.get_state()
-        for k, s2 in enumerate(sigma2s):
-            generator.set_state(state)
-            noisy = add_label_noise(base, s2, generator)
-            versions = [noisy]
-            if antithetic:
-                versions.append(dataclasses.replace(noisy, y=2 * base.y - noisy.y))
-            for labelled in versions:
-                prompts = add_input_noise(labelled, input_std, generator)
-                err = ensemble.predict(params, split_ensemble(prompts, 1)) - prompts.y_q
-                total[k] += err.double().pow(2).sum(dim=1) / len(versions)
-        done += b
-    return total / n_test
+    ensemble: LowRankLSAEnsemble
+    params: Params
+
+    @property
+    def members(self) -> int:
+        """``M = len(ranks) * seeds``."""
+        return self.ensemble.size
+
+    def predict(self, prompts: Prompts) -> torch.Tensor:
+        """``ŷ`` ``[M, B]`` for prompts ``[B, ...]`` (every model sees the same prompts)."""
+        return self.ensemble.predict(self.params, split_ensemble(prompts, 1))

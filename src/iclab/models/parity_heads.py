@@ -17,6 +17,9 @@ docs/shi2024.md, "Modelling choices"):
 
 Ensemble layout as in :mod:`iclab.models.lsa`: ``M = len(heads) * seeds`` models, head-count
 major; models of one seed share its prompts; a fixed mask switches off heads beyond ``m``.
+:class:`TrainedParityHeads` binds an ensemble to its parameters as a
+:class:`~iclab.models.base.Predictor`. Training lives in :mod:`iclab.fit.parity_training`,
+accuracy on (flipped-label) test prompts in :mod:`iclab.evaluate.noisy_prompts`.
 """
 
 from __future__ import annotations
@@ -25,8 +28,7 @@ import dataclasses
 
 import torch
 
-from iclab.fit.ensemble import EnsembleTrainResult, cosine_schedule, train_ensemble
-from iclab.tasks.parity import SparseParityTask, pair_features, pair_list
+from iclab.tasks.parity import pair_features, pair_list
 from iclab.tasks.prompts import Prompts
 from iclab.validation import check_choice, check_int, check_positive
 
@@ -132,64 +134,29 @@ class ParityHeadsEnsemble:
         c, phi_q = parity_statistics(prompts)
         return self.forward_statistics(params, c, phi_q)
 
-    def _per_seed(self, values: torch.Tensor, y_q: torch.Tensor) -> torch.Tensor:
-        """``values [M, B]`` times the labels ``y_q [S or 1, B]`` -> margins ``[M, B]``."""
+    def margins(self, values: torch.Tensor, y_q: torch.Tensor) -> torch.Tensor:
+        """``values [M, B]`` times the labels ``y_q [S or 1, B]`` -> margins ``y_q g`` ``[M, B]``
+        (model ``i`` reads seed ``i % S``'s labels)."""
         y = y_q.reshape(-1, y_q.shape[-1]).expand(self.seeds, -1)
         return (values.view(len(self.heads), self.seeds, -1) * y).reshape(self.size, -1)
 
-    def hinge_loss(self, params: Params, prompts: Prompts) -> torch.Tensor:
-        """Per-model ``mean_B max(0, 1 - y_q g)`` ``[M]``."""
-        margins = self._per_seed(self.forward(params, prompts), prompts.y_q)
-        return torch.relu(1 - margins).mean(dim=1)
 
-    def correct(self, params: Params, prompts: Prompts) -> torch.Tensor:
-        """Per-prompt correctness ``[M, B]``: 1 if ``y_q g > 0``, ½ if ``g = 0`` (a fair coin)."""
-        margins = self._per_seed(self.forward(params, prompts), prompts.y_q)
-        return (margins > 0).to(margins.dtype) + 0.5 * (margins == 0).to(margins.dtype)
+@dataclasses.dataclass(frozen=True)
+class TrainedParityHeads:
+    """A parity-heads ensemble with its parameters: a :class:`~iclab.models.base.Predictor`.
 
-    def train(self, task: SparseParityTask, generator: torch.Generator, steps: int, batch: int,
-              lr: float = 1e-2, init_scale: float = 1.0, dtype: torch.dtype = torch.float32,
-              record_every: int = 0) -> EnsembleTrainResult:
-        """Adam on fresh prompts (``batch`` per seed per step) with the hinge loss.
-
-        Cosine learning-rate decay to 1 % of ``lr``; :func:`iclab.fit.ensemble.train_ensemble`.
-        """
-        steps = check_int("steps", steps)
-        batch = check_int("batch", batch)
-        params = self.init_params(generator, init_scale, dtype)
-
-        def sample(_: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-            prompts = task.sample(self.seeds * batch, generator, dtype=dtype)
-            c, phi_q = parity_statistics(prompts)
-            shape = (self.seeds, batch)
-            return c.view(*shape, -1), phi_q.view(*shape, -1), prompts.y_q.view(shape)
-
-        def loss(p: Params, data: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
-            c, phi_q, y_q = data
-            margins = self._per_seed(self.forward_statistics(p, c, phi_q), y_q)
-            return torch.relu(1 - margins).mean(dim=1)
-
-        return train_ensemble(params, loss, sample, steps=steps, lr=lr,
-                              lr_schedule=cosine_schedule(steps, warmup=min(50, steps // 10),
-                                                          floor=0.01),
-                              record_every=record_every)
-
-
-@torch.no_grad()
-def accuracy_by_pair(
-    ensemble: ParityHeadsEnsemble, params: Params, task: SparseParityTask,
-    generator: torch.Generator, per_pair: int, p: float = 0.0, mode: str = "exact",
-) -> torch.Tensor:
-    """Accuracy ``[M, D]`` of every model on every task pair, ``per_pair`` prompts each.
-
-    A fraction ``p`` of the context labels is flipped (:func:`iclab.tasks.corruptions.flip_labels`);
-    all models see the same prompts (a paired comparison across models).
+    ``predict(prompts)`` gives ``g`` ``[M, B]`` for prompts ``[B, ...]`` seen by every model;
+    the predicted label is ``sign(g)``.
     """
-    from iclab.tasks.corruptions import flip_labels
 
-    per_pair = check_int("per_pair", per_pair)
-    out = []
-    for pair in range(task.n_pairs):
-        prompts = flip_labels(task.sample(per_pair, generator, pair=pair), p, generator, mode)
-        out.append(ensemble.correct(params, prompts).mean(dim=1))
-    return torch.stack(out, dim=1)
+    ensemble: ParityHeadsEnsemble
+    params: Params
+
+    @property
+    def members(self) -> int:
+        """``M = len(heads) * seeds``."""
+        return self.ensemble.size
+
+    def predict(self, prompts: Prompts) -> torch.Tensor:
+        """``g`` ``[M, B]`` for prompts ``[B, ...]`` (every model sees the same prompts)."""
+        return self.ensemble.forward(self.params, prompts)

@@ -1,4 +1,4 @@
-"""In-context noise sensitivity of real language models (Shi et al. 2024, LLM study).
+"""``llm.noise_sensitivity``: in-context noise sensitivity of real language models.
 
 Shi, Wei, Xu, Liang, "Why Larger Language Models Do In-context Learning Differently?"
 (ICML 2024, arXiv 2405.19592) report that larger models do better on clean demonstrations but
@@ -25,7 +25,7 @@ import pandas as pd
 import pydantic
 
 from iclab.claims import Claim, ClaimData, Evidence, all_of, compare_interval
-from iclab.contract import Experiment, ExperimentSettings, RunContext
+from iclab.contract import Experiment, ExperimentSettings, Row, RunContext
 from iclab.devices import resolve_device
 from iclab.errors import ParameterError
 from iclab.experiments.registry import register
@@ -188,7 +188,7 @@ def _smaller_models_more_sensitive(data: ClaimData) -> ClaimData:
 
 
 @register
-class NoiseSensitivity(Experiment):
+class NoiseSensitivity(Experiment[NoiseSensitivitySettings]):
     """Accuracy of label-word ICL vs demonstration noise, for several local LLMs."""
 
     name = "llm.noise_sensitivity"
@@ -213,43 +213,37 @@ class NoiseSensitivity(Experiment):
               _smaller_models_more_sensitive),
     )
 
-    def points(self, settings: ExperimentSettings) -> list[dict[str, Any]]:
+    def points(self, settings: NoiseSensitivitySettings) -> list[dict[str, Any]]:
         """The (model, noise, k, p) grid; empty when no checkpoint is given (nothing to run,
         and ``iclab check`` then reports the claim as inconclusive)."""
-        s = _as_settings(settings)
-        if not s.models:
+        if not settings.models:
             return []
-        validate_settings(s)
+        validate_settings(settings)
         return [{"model": m.path, "noise": noise, "k": int(k), "p": float(p)}
-                for m in s.models for noise in s.noise for k in s.k for p in s.p]
+                for m in settings.models for noise in settings.noise for k in settings.k
+                for p in settings.p]
 
-    def trials(self, settings: ExperimentSettings, point: dict[str, Any]) -> int:
-        return _as_settings(settings).seeds
+    def trials(self, settings: NoiseSensitivitySettings, point: dict[str, Any]) -> int:
+        return settings.seeds
 
-    def run_point(self, settings: ExperimentSettings, point: dict[str, Any], trial: int,
-                  ctx: RunContext) -> list[dict[str, Any]]:
+    def run_point(self, settings: NoiseSensitivitySettings, point: dict[str, Any], trial: int,
+                  ctx: RunContext) -> list[Row]:
         from iclab.llm.loading import cached_model, format_size
         from iclab.llm.study import evaluate_cell
 
-        s = _as_settings(settings)
-        spec = next(m for m in s.models if m.path == point["model"])
-        lm = cached_model(spec.path, s.device, s.dtype)
-        task = settings_task(s)
+        spec = next(m for m in settings.models if m.path == point["model"])
+        lm = cached_model(spec.path, settings.device, settings.dtype)
+        task = settings_task(settings)
         metrics = evaluate_cell(lm, task, point["noise"], point["p"], point["k"], trial,
-                                s.n_queries, batch_size=s.batch_size,
-                                padding_side=s.padding_side, base_seed=s.seed)
+                                settings.n_queries, batch_size=settings.batch_size,
+                                padding_side=settings.padding_side, base_seed=settings.seed)
         return [{"name": Path(spec.path).name or spec.path,
                  "size": spec.size or format_size(lm.n_params), "n_params": lm.n_params,
                  "kind": spec.kind or guess_kind(spec.path), "task": task.name,
                  "n_classes": task.n_classes, "seed": trial, **metrics}]
 
-    def plot(self, settings: ExperimentSettings, results: pd.DataFrame,
+    def plot(self, settings: NoiseSensitivitySettings, results: pd.DataFrame,
              theory: pd.DataFrame | None) -> Any:
         from iclab.llm.plotting import plot_noise_sensitivity
 
         return plot_noise_sensitivity(results)
-
-
-def _as_settings(settings: ExperimentSettings) -> NoiseSensitivitySettings:
-    assert isinstance(settings, NoiseSensitivitySettings)
-    return settings

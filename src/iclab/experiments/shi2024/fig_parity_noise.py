@@ -1,0 +1,114 @@
+"""``shi2024.fig_parity_noise``: accuracy vs the fraction ``p`` of flipped context labels.
+
+The toolkit's sparse-parity construction (docs/shi2024.md, "Sparse parity"): accuracy of
+``m``-head models on the important tasks and on the task distribution when exactly
+``round(pN)`` context labels are flipped, against the idealised pair-aligned model
+(:func:`iclab.theory.parity.idealised_accuracy`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from iclab.claims import Claim, transform_column
+from iclab.contract import Row, RunContext
+from iclab.devices import cpu_single_thread
+from iclab.evaluate.deviation import deviation_table
+from iclab.evaluate.noisy_prompts import accuracy_by_pair
+from iclab.experiments.registry import register
+from iclab.experiments.shi2024 import claims as sc
+from iclab.experiments.shi2024.common import (
+    ParityExperiment,
+    ParitySettings,
+    parity_task,
+    train_parity_models,
+)
+from iclab.figures import color_cycle, experiment_points, legend, subplots, theory_line
+from iclab.theory import parity
+
+
+@register
+class ShiParityNoise(ParityExperiment):
+    """Accuracy vs the fraction ``p`` of flipped in-context labels, for each ``m``."""
+
+    name = "shi2024.fig_parity_noise"
+    title = "sparse parity (ours): accuracy vs flipped-label fraction p per number of heads"
+    claims = (
+        Claim("more_heads_lose_more",
+              "More heads lose more accuracy to flipped context labels: the drop in accuracy "
+              "on the important tasks from p = 0 to the largest p < 1/2 rises from each "
+              "number of heads m to the next.",
+              "ours (our construction; echoes Shi et al. 2024, Theorem (behavior difference "
+              "for parity): larger models are more distracted by noise)",
+              sc.noise_drop_grows,
+              transform_column("acc_imp", lambda f: 0.9 - 0.5 * f["p"] / f["m"])),
+    )
+
+    def run_point(self, settings: ParitySettings, point: dict[str, Any], trial: int,
+                  ctx: RunContext) -> list[Row]:
+        """Train the ensemble, then for each flip fraction ``p_j`` its accuracy on
+        ``per_pair`` prompts of every pair (generator ``ctx.generator(1 + j)``), averaged with
+        the task distribution: one row per (p, model)."""
+        with cpu_single_thread(ctx.device):
+            trained, res, task = train_parity_models(settings, ctx)
+            accs = [accuracy_by_pair(trained, task, ctx.generator(1 + j), settings.per_pair,
+                                     p).cpu().numpy() for j, p in enumerate(settings.flips)]
+        ens = trained.ensemble
+        probs = task.pair_probabilities().numpy()
+        imp = task.important().numpy()
+        rows = []
+        for p, acc in zip(settings.flips, accs, strict=True):
+            for i, (m, seed) in enumerate(zip(ens.member_heads, ens.member_seeds, strict=True)):
+                rows.append({"m": m, "trial": seed, "seed": seed, "p": float(p),
+                             "acc_imp": float(np.average(acc[i, imp], weights=probs[imp])),
+                             "acc_other": float(np.average(acc[i, ~imp], weights=probs[~imp])),
+                             "acc": float(np.average(acc[i], weights=probs)),
+                             "train_loss": float(res.final_loss[i])})
+        return rows
+
+    def theory(self, settings: ParitySettings) -> pd.DataFrame:
+        task = parity_task(settings)
+        probs, imp = task.pair_probabilities().numpy(), task.important().numpy()
+        grid = np.linspace(0.0, max(settings.flips), 26)
+        rows = []
+        for m in settings.heads:
+            th = parity.idealised_accuracy(probs, imp, m, grid, settings.n)
+            rows += [{"m": m, "p": float(p), "acc_imp": float(th["important"][k]),
+                      "acc_other": float(th["other"][k]), "acc": float(th["all"][k])}
+                     for k, p in enumerate(grid)]
+        return pd.DataFrame(rows)
+
+    def plot(self, settings: ParitySettings, results: pd.DataFrame,
+             theory: pd.DataFrame | None) -> Any:
+        fig, axes = subplots(ncols=2)
+        colors = color_cycle(len(settings.heads))
+        for ax, metric, title in ((axes[0, 0], "acc_imp", "important tasks"),
+                                  (axes[0, 1], "acc", "all tasks (task distribution)")):
+            for color, m in zip(colors, settings.heads, strict=True):
+                experiment_points(ax, results[results.m == m], "p", metric, color=color,
+                                  label=f"m={m}")
+                if theory is not None:
+                    t = theory[theory.m == m]
+                    theory_line(ax, t.p, t[metric], color=color)
+            ax.set_title(title)
+            ax.set_xlabel("fraction p of flipped context labels")
+            ax.set_ylabel("accuracy (dotted: idealised pair-aligned model)")
+            legend(ax)
+        return fig
+
+    def deviations(self, settings: ParitySettings, results: pd.DataFrame,
+                   theory: pd.DataFrame | None) -> pd.DataFrame:
+        """Per ``m``: seed-mean accuracy on the important tasks vs the idealised model."""
+        task = parity_task(settings)
+        probs, imp = task.pair_probabilities().numpy(), task.important().numpy()
+
+        def theory_at(point: pd.Series, metric: str) -> float:
+            th = parity.idealised_accuracy(probs, imp, int(point["m"]),
+                                           np.array([float(point["p"])]), settings.n)
+            return float(th["important"][0])
+
+        return deviation_table(results, theory_at, ["m"], ["acc_imp"],
+                               point_columns=("m", "p"))
