@@ -25,7 +25,8 @@ from typing import Any
 
 import torch
 
-from iclab.experiments import _lu2024_sim as sim
+from iclab.evaluate import lu_errors
+from iclab.fit import gamma_trials
 from iclab.fit.closed_form import choose_method, fit_gamma_batched
 
 KAPPAS = (0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.6, 2.0, 4.0, 8.0, 16.0, 32.0)
@@ -70,7 +71,8 @@ def run_d(d: int, device: torch.device, trials: int, dmmse_prompts: int) -> dict
     for i, kappa in enumerate(KAPPAS):
         gens = [torch.Generator(device=device).manual_seed(1000 * i + t) for t in range(trials)]
         t = time.perf_counter()
-        draws = [sim.draw_sample(d, ALPHA, kappa, TAU, RHO, g, "sphere", True) for g in gens]
+        draws = [gamma_trials.draw_sample(d, ALPHA, kappa, TAU, RHO, g, "sphere", True)
+                 for g in gens]
         x, h, y = (torch.stack([dr[2][j] for dr in draws]) for j in range(3))
         _sync(device)
         times["sample"] += time.perf_counter() - t
@@ -82,14 +84,14 @@ def run_d(d: int, device: torch.device, trials: int, dmmse_prompts: int) -> dict
         flop += solve_flop(fit.method, trials, n, d, fit.iterations)
         solvers.add(f"{fit.method}" + (f"/{fit.iterations} it" if fit.iterations else ""))
         t = time.perf_counter()
-        fitted = [sim.Trial(task, pool, fit.gamma[j], n, fit.method, fit.iterations)
+        fitted = [gamma_trials.Trial(task, pool, fit.gamma[j], n, fit.method, fit.iterations)
                   for j, (task, pool, _, _) in enumerate(draws)]
-        g_la.append(sum(sim.exact_errors(f)["g_task"] for f in fitted) / trials)
+        g_la.append(sum(lu_errors.exact_errors(f)["g_task"] for f in fitted) / trials)
         _sync(device)
         times["errors"] += time.perf_counter() - t
         t = time.perf_counter()
         for f, g in zip(fitted, gens, strict=True):
-            sim.dmmse_row(f, dmmse_prompts // trials, g)
+            lu_errors.dmmse_row(f, dmmse_prompts // trials, g)
         _sync(device)
         times["dmmse"] += time.perf_counter() - t
     return {**times, "flop": flop, "solvers": ", ".join(sorted(solvers)), "g_task": g_la}

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from iclab.engine import run_experiment
-from iclab.experiments.lu2024_landscape import PANELS
+from iclab.api import run_experiment
+from iclab.experiments.lu2024.fig3 import PANELS
 
 # Reference minimisers (independent re-implementation): alpha* at the interior minimum
 # (None = monotone), per panel and kappa.
@@ -47,13 +47,13 @@ def test_fig3_cells_match_spec_minimisers(tmp_path: Path) -> None:
 def test_fig3_claim_brute_force_reproduces_spec_minimisers() -> None:
     """The claim's brute-force search (closed-form e(alpha), not the map's kernels) finds the
     reference minimisers on a fine grid, and "monotone" where the reference says so."""
-    from iclab.experiments._lu2024_claims import _brute_force_minimum
+    from iclab.experiments.lu2024.claims import brute_force_minimum
 
     fine = np.logspace(-2, 3, 1997)
     step = math.log(1e5) / 1996
     for panel, metric, tau, rho, _ in PANELS:
         for kappa, alpha_star in EXPECTED[panel].items():
-            got = _brute_force_minimum(metric, tau, kappa, rho, fine)
+            got = brute_force_minimum(metric, tau, kappa, rho, fine)
             if alpha_star is None:
                 assert math.isnan(got), (panel, kappa, got)
             else:

@@ -8,13 +8,17 @@ import pytest
 import torch
 
 from iclab.baselines.bayes import (
+    DMMSE,
+    BayesRidge,
     bayes_ridge_predict,
     bayes_ridge_weights,
     dmmse_predict,
     dmmse_squared_residuals,
-    mean_squared_error,
 )
-from iclab.experiments._lu2024_sim import exact_errors, fit_trial
+from iclab.errors import ParameterError
+from iclab.evaluate.lu_errors import exact_errors
+from iclab.evaluate.risk import mc_risk
+from iclab.fit.gamma_trials import fit_trial
 from iclab.tasks.regression import InContextRegression, draw_tasks, sample_prompts
 from iclab.theory.asymptotic import e_bayes_ridge, e_kappa_inf
 
@@ -44,9 +48,8 @@ def test_lu_bayes_ridge_predict_monte_carlo() -> None:
     """The prediction path: token-level MC squared error at the query agrees with the
     query-averaged error of the same prompts within 4 standard errors."""
     g = _gen(7)
-    batches = [sample_prompts(draw_tasks(2000, 16, "gaussian", g), 32, 0.1, g)]
-    mc = mean_squared_error(lambda p: bayes_ridge_predict(p, 0.1), batches)
-    p = batches[0]
+    p = sample_prompts(draw_tasks(2000, 16, "gaussian", g), 32, 0.1, g)
+    mc = float(mc_risk(BayesRidge(0.1), p)[0])
     exact = float((0.1 + ((p.w - bayes_ridge_weights(p, 0.1)) ** 2).sum(-1) / 16).mean())
     assert abs(mc - exact) < 4 * exact * (2 / 2000) ** 0.5
 
@@ -95,3 +98,21 @@ def test_lu_dmmse_memorises_at_small_kappa() -> None:
             errs[kind] = float(((p.y_q - pred) ** 2).mean())
         assert errs["idg"] < rho + 0.02, errs
         assert errs["icl"] - errs["idg"] > 0.5, errs
+
+
+def test_lu_baseline_predictors_match_functional_forms() -> None:
+    """BayesRidge and DMMSE as predictors: one member, predictions [1, B] equal to the
+    functional forms; bad parameters are refused naming the parameter."""
+    g = _gen(11)
+    pool = draw_tasks(9, 5, "gaussian", g)
+    p = sample_prompts(draw_tasks(30, 5, "gaussian", g), 12, 0.2, g)
+    for model, ref in ((BayesRidge(0.2, 2.0), bayes_ridge_predict(p, 0.2, 2.0)),
+                       (DMMSE(pool, 0.2), dmmse_predict(p, pool, 0.2))):
+        assert model.members == 1
+        out = model.predict(p)
+        assert out.shape == (1, 30)
+        torch.testing.assert_close(out[0], ref, rtol=0, atol=0)
+    with pytest.raises(ParameterError, match="rho"):
+        BayesRidge(0.0)
+    with pytest.raises(ParameterError, match="pool"):
+        DMMSE(pool[0], 0.1)

@@ -8,20 +8,15 @@ import math
 import pytest
 import torch
 
-from iclab.experiments import _lu2024_sim as sim
-from iclab.fit.closed_form import (
-    DEFAULT_TOL,
-    choose_method,
-    fit_gamma_batched,
-    pcg_rate,
-    rhs,
-    ridge_scale,
-    solve_pcg,
-    symmetric_gram,
-)
+from iclab.evaluate.finite_d_mc import exact_gamma_error, tensor_pool_moments
+from iclab.evaluate.lu_errors import exact_errors
+from iclab.fit import gamma_trials
+from iclab.fit.closed_form import choose_method, fit_gamma_batched, ridge_scale
+from iclab.fit.ridge_direct import rhs, symmetric_gram
+from iclab.fit.ridge_pcg import DEFAULT_TOL, pcg_rate, solve_pcg
 from iclab.models.reduced import sample_features
 from iclab.tasks.regression import InContextRegression
-from iclab.theory.finite_d import exact_error, isotropic_moments, pool_moments
+from iclab.theory.finite_d import isotropic_moments
 
 
 def _batch(d: int, n: int, batch: int, kappa: float = 0.5, alpha: float = 2.0):
@@ -80,13 +75,13 @@ def test_lu_fit_trials_equals_fit_trial() -> None:
     """``fit_trials`` draws what ``fit_trial`` draws with the same generators and its batched
     fit agrees with the per-trial fits (both PCG at the default tolerance) to 1e-7."""
     args = (12, 10.0, 1.0, 10.0, 0.01, 1e-6)
-    batch = sim.fit_trials(*args, [torch.Generator().manual_seed(s) for s in (3, 4, 5)])
+    batch = gamma_trials.fit_trials(*args, [torch.Generator().manual_seed(s) for s in (3, 4, 5)])
     for s, got in zip((3, 4, 5), batch, strict=True):
-        ref = sim.fit_trial(*args, torch.Generator().manual_seed(s))
+        ref = gamma_trials.fit_trial(*args, torch.Generator().manual_seed(s))
         assert got.n == ref.n and got.task == ref.task
         torch.testing.assert_close(got.pool, ref.pool, rtol=0, atol=0)
         assert float((got.gamma - ref.gamma).norm() / ref.gamma.norm()) < 1e-7
-        e_got, e_ref = sim.exact_errors(got), sim.exact_errors(ref)
+        e_got, e_ref = exact_errors(got), exact_errors(ref)
         assert abs(e_got["e_icl"] / e_ref["e_icl"] - 1) < 1e-8
 
 
@@ -96,17 +91,17 @@ def test_lu_default_tolerance_is_enough_for_the_error(d: int, tau: float, kappa:
     """The exact errors e^ICL, e^IDG of Γ solved to DEFAULT_TOL differ from those of a 100×
     tighter solve by less than 1e-8 relative (Fig. 4-like settings, λ = 1e-6)."""
     g = torch.Generator().manual_seed(7)
-    ell, k, n = sim.sizes(d, 10.0, kappa, tau, True)
+    ell, k, n = gamma_trials.sizes(d, 10.0, kappa, tau, True)
     task = InContextRegression(d=d, context_len=ell, rho=0.01, k=k)
     pool = task.draw_pool(g)
     x, h, y = sample_features(task.pretraining_tasks(n, pool, g), ell, 0.01, g)
     lam_s = ridge_scale(n, d, 1e-6)
-    moments = (isotropic_moments(d, ell, 0.01), pool_moments(pool, ell, 0.01))
+    moments = (isotropic_moments(d, ell, 0.01), tensor_pool_moments(pool, ell, 0.01))
     loose, _, res = solve_pcg(x, h, y, lam_s, tol=DEFAULT_TOL, max_iter=2000)
     tight, _, res_t = solve_pcg(x, h, y, lam_s, tol=DEFAULT_TOL / 100, max_iter=2000)
     assert res <= DEFAULT_TOL and res_t <= DEFAULT_TOL / 100
     for m in moments:
-        e_loose, e_tight = float(exact_error(loose, m)), float(exact_error(tight, m))
+        e_loose, e_tight = float(exact_gamma_error(loose, m)), float(exact_gamma_error(tight, m))
         assert abs(e_loose / e_tight - 1) < 1e-8, (e_loose, e_tight)
 
 
@@ -138,10 +133,10 @@ def test_lu_pcg_rate_bounds_measured_iterations(n: int, lam: float) -> None:
 def test_lu_fit_trials_splits_groups_by_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     """With a tiny memory budget every trial is its own group; the results still equal the
     per-trial fits (same draws, same solver route) to 1e-10."""
-    monkeypatch.setattr(sim, "_BATCH_BYTES", 1)
+    monkeypatch.setattr(gamma_trials, "_BATCH_BYTES", 1)
     args = (8, 10.0, 1.0, 10.0, 0.01, 1e-6)
-    got = sim.fit_trials(*args, [torch.Generator().manual_seed(s) for s in (0, 1, 2)])
+    got = gamma_trials.fit_trials(*args, [torch.Generator().manual_seed(s) for s in (0, 1, 2)])
     assert len(got) == 3
     for s, trial in zip((0, 1, 2), got, strict=True):
-        ref = sim.fit_trial(*args, torch.Generator().manual_seed(s))
+        ref = gamma_trials.fit_trial(*args, torch.Generator().manual_seed(s))
         assert float((trial.gamma - ref.gamma).norm() / ref.gamma.norm()) < 1e-10

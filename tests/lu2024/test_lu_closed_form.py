@@ -9,16 +9,9 @@ import pytest
 import torch
 
 from iclab.errors import ParameterError
-from iclab.fit.closed_form import (
-    choose_method,
-    fit_gamma,
-    gram_one_shot,
-    ridge_scale,
-    solve_dual,
-    solve_pcg,
-    solve_primal,
-    symmetric_gram,
-)
+from iclab.fit.closed_form import choose_method, fit_gamma, ridge_scale
+from iclab.fit.ridge_direct import gram_one_shot, solve_dual, solve_primal, symmetric_gram
+from iclab.fit.ridge_pcg import solve_pcg
 from iclab.models.reduced import sample_features
 from iclab.tasks.regression import InContextRegression
 

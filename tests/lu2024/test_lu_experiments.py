@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from iclab.engine import run_experiment
+from iclab.api import run_experiment
 from iclab.experiments.registry import get_experiment
 
 TINY = {
@@ -61,7 +61,7 @@ def test_lu_fig1_theory_wiring() -> None:
 def test_lu_finite_d_tolerance_scaling() -> None:
     """The claims' tolerance C (1 + 1/|1 - tau|) / min(d, k, l): O(1/d) at fixed alpha, kappa,
     tau; set by the smallest size; widened near tau = 1."""
-    from iclab.experiments._lu2024_claims import FINITE_D_C, finite_d_tolerance
+    from iclab.experiments.lu2024.claims import FINITE_D_C, finite_d_tolerance
 
     assert finite_d_tolerance(100, 2.0) == pytest.approx(2 * FINITE_D_C / 100)
     assert finite_d_tolerance(24, 2.0) / finite_d_tolerance(96, 2.0) == pytest.approx(4.0)
@@ -76,7 +76,7 @@ def test_lu_fig1_claims_on_a_synthetic_sweep() -> None:
     import pandas as pd
 
     from iclab.claims import ClaimData
-    from iclab.experiments._lu2024_claims import fig1_ridge_removes_peak, fig1_ridgeless_peak
+    from iclab.experiments.lu2024.claims import fig1_ridge_removes_peak, fig1_ridgeless_peak
 
     taus = (0.2, 0.5, 0.85, 1.0, 1.15, 1.5, 2.0)
     rows = []

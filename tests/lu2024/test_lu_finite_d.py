@@ -7,10 +7,12 @@ import math
 import pytest
 import torch
 
-from iclab.experiments._lu2024_sim import exact_errors, fit_trial
+from iclab.evaluate.finite_d_mc import exact_gamma_error, monte_carlo_error, tensor_pool_moments
+from iclab.evaluate.lu_errors import exact_errors
+from iclab.fit.gamma_trials import fit_trial
 from iclab.tasks.regression import InContextRegression, draw_tasks
 from iclab.theory.asymptotic import e_icl, e_idg
-from iclab.theory.finite_d import exact_error, isotropic_moments, monte_carlo_error, pool_moments
+from iclab.theory.finite_d import exact_error, isotropic_moments, pool_moments
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -29,9 +31,10 @@ def test_lu_exact_error_matches_monte_carlo(task_norm: str) -> None:
     gamma += 0.15 * torch.randn(d, d + 1, generator=g, dtype=torch.float64)
     task = InContextRegression(d=d, context_len=ell, rho=rho, k=5, task_norm=task_norm)
     pool = task.draw_pool(g)
-    cases = {"icl": isotropic_moments(d, ell, rho, task_norm), "idg": pool_moments(pool, ell, rho)}
+    cases = {"icl": isotropic_moments(d, ell, rho, task_norm),
+             "idg": pool_moments(pool.numpy(), ell, rho)}
     for kind, moments in cases.items():
-        exact = float(exact_error(gamma, moments))
+        exact = float(exact_error(gamma.numpy(), moments))
         tasks = task.test_tasks(kind, 100_000, pool, g)
         mc, se = monte_carlo_error(gamma, tasks, ell, rho, g)
         assert abs(mc - exact) < 4 * se + 1e-3 * exact, (kind, mc, exact, se)
@@ -55,8 +58,27 @@ def test_lu_exact_error_reduces_to_spec_form() -> None:
     b[d, d] = (1 + rho) * (1 + 2 / ell)
     spec = (1 + rho + (1 + rho) / d * torch.trace(gamma.T @ gamma @ b)
             - 2 / d * torch.trace(gamma @ a))
-    ours = exact_error(gamma, pool_moments(pool, ell, rho))
-    assert abs(float(spec - ours)) < 1e-12
+    ours = exact_error(gamma.numpy(), pool_moments(pool.numpy(), ell, rho))
+    assert abs(float(spec) - float(ours)) < 1e-12
+
+
+def test_lu_tensor_moments_equal_numpy_moments() -> None:
+    """The IDG moments summed in torch (evaluate) equal those summed in NumPy (theory), and
+    the torch-gamma error equals the NumPy one, to 1e-13 relative; a batch of Γ gives the
+    per-Γ errors."""
+    d, ell, rho = 7, 11, 0.15
+    g = _gen(2)
+    pool = draw_tasks(5, d, "gaussian", g)
+    gammas = torch.randn(3, d, d + 1, generator=g, dtype=torch.float64)
+    via_torch = tensor_pool_moments(pool, ell, rho)
+    via_numpy = pool_moments(pool.numpy(), ell, rho)
+    for got, ref in ((via_torch.a, via_numpy.a), (via_torch.m2, via_numpy.m2)):
+        assert abs(got - ref).max() <= 1e-13 * abs(ref).max()
+    batch = exact_gamma_error(gammas, via_torch)
+    assert batch.shape == (3,)
+    for i in range(3):
+        single = float(exact_error(gammas[i].numpy(), via_numpy))
+        assert abs(batch[i] / single - 1) < 1e-13
 
 
 def test_lu_finite_d_simulation_approaches_theory() -> None:

@@ -1,7 +1,10 @@
 r"""Bayesian in-context baselines for linear regression (docs/theory.md, "Baselines"): Bayes ridge
 and dMMSE.
 
-Both use only the prompt's own context (no pretraining), batched over prompts.
+Both use only the prompt's own context (no pretraining), batched over prompts. The functional
+forms return ``[B]``; :class:`BayesRidge` and :class:`DMMSE` are the same estimators as
+:class:`~iclab.models.base.Predictor` objects (``[1, B]``), to be scored by
+:func:`iclab.evaluate.risk.mc_risk`.
 
 * **Bayes ridge** (Gaussian prior :math:`w\sim\mathcal N(0, \sigma_w^2 I)`, noise
   :math:`\rho`): posterior mean :math:`\hat w = (X^\top X + \tfrac\rho{\sigma_w^2} I)^{-1}
@@ -19,12 +22,13 @@ Both use only the prompt's own context (no pretraining), batched over prompts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import dataclasses
 
 import torch
 
+from iclab.errors import ParameterError
 from iclab.tasks.prompts import Prompts
-from iclab.validation import check_int, check_positive
+from iclab.validation import check_positive
 
 
 def bayes_ridge_weights(prompts: Prompts, rho: float, prior_var: float = 1.0) -> torch.Tensor:
@@ -77,15 +81,48 @@ def dmmse_predict(prompts: Prompts, pool: torch.Tensor, rho: float) -> torch.Ten
     return (prompts.x_q * dmmse_weights(prompts, pool, rho)).sum(-1)
 
 
-def mean_squared_error(
-    predict: Callable[[Prompts], torch.Tensor], batches: Iterable[Prompts]
-) -> float:
-    r"""Average of :math:`(y_q - \hat y)^2` over prompt batches, using
-    ``predict(prompts) -> [B]`` (helper for chunked evaluation)."""
-    total, count = 0.0, 0
-    for prompts in batches:
-        err = (prompts.y_q - predict(prompts)) ** 2
-        total += float(err.sum())
-        count += err.numel()
-    check_int("count", count)
-    return total / count
+@dataclasses.dataclass(frozen=True)
+class BayesRidge:
+    r"""Bayes ridge as a :class:`~iclab.models.base.Predictor` (one member): prior
+    :math:`w\sim\mathcal N(0, \sigma_w^2 I)` with ``prior_var`` :math:`=\sigma_w^2`, noise
+    variance ``rho``; :meth:`predict` gives :func:`bayes_ridge_predict` as ``[1, B]``."""
+
+    rho: float
+    prior_var: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_positive("rho", self.rho)
+        check_positive("prior_var", self.prior_var)
+
+    @property
+    def members(self) -> int:
+        """One model."""
+        return 1
+
+    def predict(self, prompts: Prompts) -> torch.Tensor:
+        """Posterior-mean predictions ``[1, B]``."""
+        return bayes_ridge_predict(prompts, self.rho, self.prior_var).unsqueeze(0)
+
+
+@dataclasses.dataclass(frozen=True)
+class DMMSE:
+    r"""dMMSE as a :class:`~iclab.models.base.Predictor` (one member): uniform prior on the
+    rows of ``pool [k, d]``, noise variance ``rho``; :meth:`predict` gives
+    :func:`dmmse_predict` as ``[1, B]``."""
+
+    pool: torch.Tensor
+    rho: float
+
+    def __post_init__(self) -> None:
+        check_positive("rho", self.rho)
+        if self.pool.dim() != 2 or self.pool.shape[0] < 1:
+            raise ParameterError("pool", tuple(self.pool.shape), "a [k, d] tensor with k >= 1")
+
+    @property
+    def members(self) -> int:
+        """One model."""
+        return 1
+
+    def predict(self, prompts: Prompts) -> torch.Tensor:
+        """Posterior-mean predictions ``[1, B]``."""
+        return dmmse_predict(prompts, self.pool, self.rho).unsqueeze(0)

@@ -44,6 +44,7 @@ import dataclasses
 
 import torch
 
+from iclab.errors import ParameterError
 from iclab.seeding import standard_normal
 from iclab.tasks.prompts import Prompts
 from iclab.validation import check_int, check_nonnegative
@@ -135,12 +136,24 @@ def predict(gamma: torch.Tensor, x_q: torch.Tensor, h: torch.Tensor) -> torch.Te
     return ((x_q @ gamma) * h).sum(-1)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class ReducedLinearAttention:
-    r"""The Γ-model as a predictor: ``gamma [d, d+1]``; :meth:`predict` maps prompts to
-    :math:`\hat y = \langle\Gamma, H_Z\rangle` ``[B]``."""
+    r"""The Γ-model as a :class:`~iclab.models.base.Predictor` (one member): ``gamma
+    [d, d+1]``; :meth:`predict` maps prompts to :math:`\hat y = \langle\Gamma, H_Z\rangle`,
+    ``[1, B]``."""
 
     gamma: torch.Tensor
 
+    def __post_init__(self) -> None:
+        if self.gamma.dim() != 2 or self.gamma.shape[1] != self.gamma.shape[0] + 1:
+            raise ParameterError("gamma", tuple(self.gamma.shape), "a [d, d+1] matrix")
+
+    @property
+    def members(self) -> int:
+        """One model."""
+        return 1
+
     def predict(self, prompts: Prompts) -> torch.Tensor:
-        return predict(self.gamma.to(prompts.X), prompts.x_q, context_features(prompts))
+        """Predictions ``[1, B]`` at the queries of ``prompts`` (their dtype and device)."""
+        gamma = self.gamma.to(prompts.X)
+        return predict(gamma, prompts.x_q, context_features(prompts)).unsqueeze(0)

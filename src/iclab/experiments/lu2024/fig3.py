@@ -1,4 +1,5 @@
-"""Lu et al. (2024) Figure 3: where is the ridgeless error non-monotone in context length α?
+"""``lu2024.fig3`` — where is the ridgeless error non-monotone in context length α?
+(Lu et al. 2024, Fig. 3)
 
 Theory only. Three heat maps over task diversity κ × label noise ρ; colour is the α at the
 interior minimum of e(α) (α scanned on a log grid), grey where e(α) is monotone on the grid.
@@ -20,10 +21,11 @@ import matplotlib.colors as mcolors
 import numpy as np
 import pandas as pd
 import pydantic
+from matplotlib.figure import Figure
 
 from iclab.claims import Claim, ClaimData, Evidence, scale_column
 from iclab.contract import Experiment, ExperimentSettings, RunContext
-from iclab.experiments import _lu2024_claims as lc
+from iclab.experiments.lu2024 import claims as lc
 from iclab.experiments.registry import register
 from iclab.figures import LABELS, subplots
 from iclab.theory.landscape import interior_minimum_alpha
@@ -66,7 +68,7 @@ def _brute_force_check(data: ClaimData) -> Evidence:
 
 
 @register
-class LuFigure3(Experiment):
+class LuFigure3(Experiment[Fig3Settings]):
     name = "lu2024.fig3"
     title = "Where e(alpha) is non-monotone: alpha at the interior minimum over kappa x rho"
     paper = "Lu, Letey, Zavatone-Veth, Maiti & Pehlevan 2024 (arXiv 2405.11751), Fig. 3"
@@ -84,13 +86,13 @@ class LuFigure3(Experiment):
               scale_column("alpha_star", 3.0)),
     )
 
-    def points(self, settings: Any) -> list[dict[str, Any]]:
+    def points(self, settings: Fig3Settings) -> list[dict[str, Any]]:
         return [{"panel": p, "metric": m, "tau": t} for p, m, t, _, _ in PANELS]
 
-    def trials(self, settings: Any, point: dict[str, Any]) -> int:
+    def trials(self, settings: Fig3Settings, point: dict[str, Any]) -> int:
         return 1
 
-    def run_point(self, settings: Any, point: dict[str, Any], trial: int,
+    def run_point(self, settings: Fig3Settings, point: dict[str, Any], trial: int,
                   ctx: RunContext) -> list[dict[str, Any]]:
         kappas, rhos, alphas = settings.grids()
         a_star = interior_minimum_alpha(point["metric"], point["tau"], kappas, rhos, alphas)
@@ -99,7 +101,8 @@ class LuFigure3(Experiment):
                  float(a)} for k, r, a in zip(kk.ravel(), rr.ravel(), a_star.ravel(),
                                               strict=True)]
 
-    def plot(self, settings: Any, results: pd.DataFrame, theory: pd.DataFrame | None) -> Any:
+    def plot(self, settings: Fig3Settings, results: pd.DataFrame,
+             theory: pd.DataFrame | None) -> Figure:
         fig, axes = subplots(ncols=3, width=3.6, height=3.0)
         fig.set_layout_engine("constrained")
         found = results["alpha_star"].dropna() if "alpha_star" in results else pd.Series()

@@ -1,4 +1,5 @@
-"""Claims of the ``lu2024.*`` experiments (Lu, Letey, Zavatone-Veth, Maiti & Pehlevan 2024).
+"""Claim checks of the ``lu2024.fig1``–``fig4`` experiments (Lu, Letey, Zavatone-Veth, Maiti &
+Pehlevan 2024).
 
 Every threshold below is fixed here, before any run.
 
@@ -44,6 +45,7 @@ from iclab.claims import (
     fraction_at_least,
     mean_interval,
 )
+from iclab.theory.asymptotic import e_icl, e_idg
 
 #: constant C of the finite-d tolerance C (1 + 1/|1 − τ|) / min(d, k, ℓ)
 FINITE_D_C = 5.0
@@ -208,12 +210,10 @@ def fig2_non_monotone(data: ClaimData, metric_of: Callable[[str], str],
 
 
 # ---- Figure 3 -------------------------------------------------------------------------------
-def _brute_force_minimum(metric: str, tau: float, kappa: float, rho: float,
-                         alphas: np.ndarray) -> float:
+def brute_force_minimum(metric: str, tau: float, kappa: float, rho: float,
+                        alphas: np.ndarray) -> float:
     """α at the lowest interior local minimum of ``e_icl``/``e_idg`` on ``alphas`` (NaN if
     none), evaluated with :mod:`iclab.theory.asymptotic` (not the map's kernels)."""
-    from iclab.theory.asymptotic import e_icl, e_idg
-
     fun = e_icl if metric == "icl" else e_idg
     with np.errstate(all="ignore"):
         e = np.asarray(fun(tau, alphas, kappa, rho), dtype=float)
@@ -252,7 +252,7 @@ def fig3_brute_force(data: ClaimData, panels: Sequence[tuple[str, str, float]]) 
                 continue
             pick = rng.choice(len(cells), size=min(FIG3_SAMPLES, len(cells)), replace=False)
             for _, cell in cells.iloc[np.sort(pick)].iterrows():
-                ref = _brute_force_minimum(metric, tau, cell["kappa"], cell["rho"], fine)
+                ref = brute_force_minimum(metric, tau, cell["kappa"], cell["rho"], fine)
                 got = cell["alpha_star"]
                 got = math.nan if got is None else float(got)
                 if math.isnan(ref) or math.isnan(got):

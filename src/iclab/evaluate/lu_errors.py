@@ -1,0 +1,88 @@
+r"""Errors of a fitted Lu et al. 2024 trial: exact :math:`e^{ICL}`, :math:`e^{IDG}` of the
+Γ-model, and the dMMSE baseline's by Monte Carlo (docs/lu2024.md, docs/theory.md).
+
+* :func:`exact_errors` — :math:`e^{ICL}` (a fresh task of the pool's normalisation) and
+  :math:`e^{IDG}` (uniform over the pool; equal to ICL at :math:`\kappa=\infty`) by the exact
+  finite-(d, ℓ) formula :func:`iclab.theory.finite_d.exact_error`, and
+  :math:`g_{task} = e^{ICL}-e^{IDG}`.
+* :func:`dmmse_row` — the :class:`~iclab.baselines.bayes.DMMSE` predictor on the trial's pool,
+  scored on ``n_prompts`` token-level ICL and as many IDG test prompts:
+  :math:`\hat e = \frac1N\sum_b (\hat y_b - y_{q,b})^2` per kind
+  (:func:`iclab.evaluate.risk.squared_errors`).
+
+A trial is anything with ``task`` (:class:`~iclab.tasks.regression.InContextRegression`),
+``pool`` (``[k, d]`` or ``None``) and ``gamma`` (``[d, d+1]``), e.g.
+:class:`iclab.fit.gamma_trials.Trial`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import torch
+
+from iclab.baselines.bayes import DMMSE
+from iclab.evaluate.finite_d_mc import exact_gamma_error, tensor_pool_moments
+from iclab.evaluate.risk import squared_errors
+from iclab.models.base import Predictor
+from iclab.tasks.regression import InContextRegression, sample_prompts
+from iclab.theory.finite_d import isotropic_moments
+from iclab.validation import check_int
+
+#: entries per dMMSE prompt batch (B x l x d)
+_PROMPT_CHUNK = 4_000_000
+
+
+class FittedTrial(Protocol):
+    """What the error functions read from a fitted trial."""
+
+    @property
+    def task(self) -> InContextRegression: ...
+
+    @property
+    def pool(self) -> torch.Tensor | None: ...
+
+    @property
+    def gamma(self) -> torch.Tensor: ...
+
+
+def exact_errors(trial: FittedTrial) -> dict[str, float]:
+    """``{"e_icl", "e_idg", "g_task"}`` of the trial's Γ by the exact formula (module doc)."""
+    t = trial.task
+    e_icl = float(exact_gamma_error(trial.gamma, isotropic_moments(t.d, t.context_len, t.rho,
+                                                                   t.task_norm)))
+    if trial.pool is None:
+        e_idg = e_icl
+    else:
+        e_idg = float(exact_gamma_error(trial.gamma,
+                                        tensor_pool_moments(trial.pool, t.context_len, t.rho)))
+    return {"e_icl": e_icl, "e_idg": e_idg, "g_task": e_icl - e_idg}
+
+
+def prompt_squared_errors(predictor: Predictor, tasks: torch.Tensor, ell: int, rho: float,
+                          generator: torch.Generator) -> torch.Tensor:
+    """Squared query error of ``predictor`` on one token-level prompt per row of ``tasks
+    [N, d]`` (drawn in chunks of about ``_PROMPT_CHUNK`` entries): ``[N]``."""
+    d = tasks.shape[1]
+    batch = max(1, _PROMPT_CHUNK // ((ell + 1) * d))
+    out = []
+    for s in range(0, tasks.shape[0], batch):
+        prompts = sample_prompts(tasks[s:s + batch], ell, rho, generator)
+        out.append(squared_errors(predictor, prompts)[0])
+    return torch.cat(out)
+
+
+def dmmse_row(trial: FittedTrial, n_prompts: int, generator: torch.Generator
+              ) -> dict[str, Any]:
+    """The dMMSE result row of a trial: ``method``, ``e_icl``, ``e_idg``, ``g_task``, ``k``,
+    ``ell``, ``n_prompts`` (Monte Carlo, one batch for both kinds; module doc)."""
+    check_int("n_prompts", n_prompts)
+    t, pool = trial.task, trial.pool
+    if pool is None:
+        raise ValueError("dMMSE needs a finite pool (kappa < inf)")
+    tasks = torch.cat([t.test_tasks("icl", n_prompts, pool, generator),
+                       t.test_tasks("idg", n_prompts, pool, generator)])
+    sq = prompt_squared_errors(DMMSE(pool, t.rho), tasks, t.context_len, t.rho, generator)
+    e_icl, e_idg = float(sq[:n_prompts].mean()), float(sq[n_prompts:].mean())
+    return {"method": "dmmse", "e_icl": e_icl, "e_idg": e_idg, "g_task": e_icl - e_idg,
+            "k": t.k, "ell": t.context_len, "n_prompts": n_prompts}

@@ -1,0 +1,111 @@
+r"""Fitting trials of the Lu et al. 2024 linear-attention simulations (docs/lu2024.md).
+
+One *trial*: draw the pool of :math:`k=\max(1, \mathrm{round}(\kappa d))` pretraining tasks (or
+none at :math:`\kappa=\infty`), :math:`n=\mathrm{round}(\tau d^2)` pretraining contexts
+(rounded to a multiple of :math:`k` when task usage is balanced) with the exact fast feature
+sampler (:func:`iclab.models.reduced.sample_features`), and fit :math:`\Gamma^*` in closed
+form (:func:`iclab.fit.closed_form.fit_gamma`). :func:`fit_trials` fits the trials of one grid
+point together (:func:`iclab.fit.closed_form.fit_gamma_batched`). Their errors are computed
+by :mod:`iclab.evaluate.lu_errors`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import torch
+
+from iclab.fit.closed_form import fit_gamma, fit_gamma_batched
+from iclab.models.reduced import sample_features
+from iclab.tasks.regression import (
+    InContextRegression,
+    TaskNorm,
+    balanced_context_count,
+)
+
+#: entries per sampling chunk (contexts x (2d+2))
+_SAMPLE_CHUNK = 4_000_000
+#: memory for one group of trials solved together by :func:`fit_trials` (bytes)
+_BATCH_BYTES = 2**30
+
+
+@dataclasses.dataclass(frozen=True)
+class Trial:
+    """A fitted trial: the task family, its pool (``None`` at κ=∞), Γ* ``[d, d+1]`` and fit
+    details (``n`` pretraining contexts, the solver used, its CG iterations)."""
+
+    task: InContextRegression
+    pool: torch.Tensor | None
+    gamma: torch.Tensor
+    n: int
+    solver: str
+    iterations: int
+
+
+def sizes(d: int, alpha: float, kappa: float, tau: float, balanced: bool
+          ) -> tuple[int, int | None, int]:
+    """(ℓ, k, n) for a grid point: ℓ = round(αd), k = max(1, round(κd)) (``None`` if
+    κ = ∞), n = round(τd²), rounded to a multiple of k when balanced (authors' rule)."""
+    ell = max(1, round(alpha * d))
+    k = None if math.isinf(kappa) else max(1, round(kappa * d))
+    n = max(1, round(tau * d * d))
+    if k is not None and balanced:
+        n = balanced_context_count(n, k)
+    return ell, k, n
+
+
+def draw_sample(d: int, alpha: float, kappa: float, tau: float, rho: float,
+                generator: torch.Generator, task_norm: TaskNorm, balanced: bool
+                ) -> tuple[InContextRegression, torch.Tensor | None, tuple[torch.Tensor, ...],
+                           int]:
+    """One trial's task family, pool and pretraining sample ``(x [n, d], h [n, d+1],
+    y [n])``, and ``n`` (as :func:`fit_trial` draws them)."""
+    ell, k, n = sizes(d, alpha, kappa, tau, balanced)
+    task = InContextRegression(d=d, context_len=ell, rho=rho, k=k, task_norm=task_norm,
+                               balanced=balanced)
+    pool = task.draw_pool(generator)
+    tasks = task.pretraining_tasks(n, pool, generator)
+    chunk = max(1, _SAMPLE_CHUNK // (2 * d + 2))
+    parts = [sample_features(tasks[s:s + chunk], ell, rho, generator)
+             for s in range(0, n, chunk)]
+    return task, pool, tuple(torch.cat(p) for p in zip(*parts, strict=True)), n
+
+
+def fit_trial(
+    d: int, alpha: float, kappa: float, tau: float, rho: float, lam: float,
+    generator: torch.Generator, task_norm: TaskNorm = "sphere", balanced: bool = True,
+    solver: str = "auto",
+) -> Trial:
+    """Draw one pretraining set and fit Γ* (float64, on the generator's device)."""
+    task, pool, (x, h, y), n = draw_sample(d, alpha, kappa, tau, rho, generator, task_norm,
+                                           balanced)
+    fit = fit_gamma(x, h, y, lam, method=solver)
+    return Trial(task, pool, fit.gamma, n, fit.method, fit.iterations)
+
+
+def fit_trials(
+    d: int, alpha: float, kappa: float, tau: float, rho: float, lam: float,
+    generators: Sequence[torch.Generator], task_norm: TaskNorm = "sphere",
+    balanced: bool = True, solver: str = "auto",
+) -> list[Trial]:
+    """The trials of one grid point, one per generator, with their Γ* fits solved together
+    (:func:`iclab.fit.closed_form.fit_gamma_batched`: one batched PCG / dense / dual solve).
+
+    Each trial draws exactly what :func:`fit_trial` draws with the same generator, so the
+    result equals ``[fit_trial(..., g) for g in generators]`` up to the solver tolerance.
+    Trials are solved in groups whose samples and Gram/kernel matrices fit in about
+    ``_BATCH_BYTES`` (1 GiB)."""
+    n = sizes(d, alpha, kappa, tau, balanced)[2]
+    per_problem = 8 * n * (2 * d + 2) + 8 * min(n, d * (d + 1)) ** 2  # sample + Gram/kernel
+    group = max(1, _BATCH_BYTES // per_problem)
+    out: list[Trial] = []
+    for start in range(0, len(generators), group):
+        draws = [draw_sample(d, alpha, kappa, tau, rho, g, task_norm, balanced)
+                 for g in generators[start:start + group]]
+        x, h, y = (torch.stack([dr[2][i] for dr in draws]) for i in range(3))
+        fit = fit_gamma_batched(x, h, y, lam, method=solver)
+        out += [Trial(task, pool, fit.gamma[i], n_i, fit.method, fit.iterations)
+                for i, (task, pool, _, n_i) in enumerate(draws)]
+    return out
