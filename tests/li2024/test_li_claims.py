@@ -7,13 +7,15 @@ import pandas as pd
 import pytest
 
 from iclab.claims import ClaimData
-from iclab.experiments._li2024_claims import (
+from iclab.experiments.li2024.claims import (
     equal_methods,
     monotone_in,
     near_reference,
     within_interval,
 )
-from iclab.experiments.li2024 import LiFigH3Drift, LiFigLoRA, LiFigRAG, rag_neff_ratio
+from iclab.experiments.li2024.fig_h3_drift import LiFigH3Drift
+from iclab.experiments.li2024.fig_lora import LiFigLoRA
+from iclab.experiments.li2024.fig_rag import LiFigRAG, rag_neff_ratio
 from iclab.experiments.registry import get_experiment
 from iclab.theory import rag
 

@@ -16,7 +16,8 @@ TINY = {"steps": 10, "seeds": 2, "ns": [3, 5], "test_size": 200, "batch": 8}
 
 @pytest.mark.parametrize("name", NAMES)
 def test_experiment_runs_and_plots(name: str, tmp_path) -> None:
-    res = run_experiment(name, "quick", overrides=TINY, store=str(tmp_path / "s.sqlite"))
+    res = run_experiment(get_experiment(name), "quick", overrides=TINY,
+                         store=str(tmp_path / "s.sqlite"))
     df = res.results
     exp = res.experiment
     n_points = len(exp.points(res.settings))

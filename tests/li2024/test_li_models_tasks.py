@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from iclab.errors import ParameterError
-from iclab.experiments._li2024_train import context_keep_mask, pgd_risk_mc
+from iclab.evaluate.paired_risk import pgd_risk_mc
 from iclab.models.h3 import h3_effective, h3_position_matrices, h3_predict, init_h3
 from iclab.models.linear_attention import (
+    context_keep_mask,
     effective_preconditioner,
     embed_preconditioner,
     init_linear_attention,
@@ -32,20 +33,20 @@ def test_task_moments() -> None:
     B = 100_000
     Sx = np.array([[2.0, 0.5, 0, 0], [0.5, 1.0, 0, 0], [0, 0, 0.5, 0], [0, 0, 0, 0.2]])
     p = GaussianDesignTask(D, Sigma_x=Sx, Sigma_beta=[1, 2, 3, 4], sigma2=0.3).sample(
-        B, N, _gen(0), dtype=torch.float64)
+        B, _gen(0), n=N, dtype=torch.float64)
     np.testing.assert_allclose(torch.cov(p.X[:, 0].T).numpy(), Sx, atol=0.03)
     np.testing.assert_allclose(p.w.var(0).numpy(), [1, 2, 3, 4], rtol=0.03)
     resid = p.y_q - (p.x_q * p.w).sum(-1)
     assert float(resid.var()) == pytest.approx(0.3, rel=0.03)
-    r = RAGTask(D, 0.6).sample(B, N, _gen(1), dtype=torch.float64)
+    r = RAGTask(D, 0.6).sample(B, _gen(1), n=N, dtype=torch.float64)
     assert float((r.X[:, 2] * r.x_q).mean()) == pytest.approx(0.6, abs=0.03)
     assert float(r.X[:, 2].var()) == pytest.approx(1.0, abs=0.03)
-    a = AlignmentTask(D, 0.5).sample(B, N, _gen(2), dtype=torch.float64)
+    a = AlignmentTask(D, 0.5).sample(B, _gen(2), n=N, dtype=torch.float64)
     u = a.w / a.w.norm(dim=-1, keepdim=True)
     along = (a.X[:, 0] * u).sum(-1)
     assert float(along.var()) == pytest.approx(0.25 * D + 1, rel=0.03)
     assert float(a.X[:, 0].pow(2).sum(-1).mean()) == pytest.approx(D + 0.25 * D, rel=0.03)
-    dr = DriftTask(D, 0.8, sigma2=0.0).sample(B, N, _gen(3), dtype=torch.float64)
+    dr = DriftTask(D, 0.8, sigma2=0.0).sample(B, _gen(3), n=N, dtype=torch.float64)
     # y_i = x_i^T beta_i, so E[y_i x_i . beta_q] = E[beta_i . beta_q] = D gamma^{N - i}
     for i in (0, N - 1):
         val = float((dr.y[:, i:i + 1] * dr.X[:, i] * dr.w).sum(-1).mean())
@@ -65,7 +66,7 @@ def test_task_errors() -> None:
 
 def test_linear_attention_is_the_paper_formula() -> None:
     """yhat = [(Z Wq Wk^T Z^T M) Z Wv]_{n+1,d+1} computed naively (spec §2.1), float64."""
-    p = GaussianDesignTask(D, sigma2=0.1).sample(5, N, _gen(4), dtype=torch.float64)
+    p = GaussianDesignTask(D, sigma2=0.1).sample(5, _gen(4), n=N, dtype=torch.float64)
     for rank in (None, 2):
         params = init_linear_attention(3, D, _gen(5), rank=rank, scale=1.0, dtype=torch.float64)
         tok = p.tokens()
@@ -81,7 +82,7 @@ def test_linear_attention_is_the_paper_formula() -> None:
 
 def test_embedded_preconditioner_is_pgd() -> None:
     """embed_preconditioner(W) predicts x^T W X^T y exactly; extracts back to W (full/low rank)."""
-    p = GaussianDesignTask(D).sample(50, N, _gen(6), dtype=torch.float64)
+    p = GaussianDesignTask(D).sample(50, _gen(6), n=N, dtype=torch.float64)
     W = torch.randn(2, D, D, generator=_gen(7), dtype=torch.float64)
     W[1] = W[1, :, :1] @ W[1, :1, :]  # rank one
     for rank, models in ((None, [0, 1]), (1, [1])):
@@ -97,7 +98,7 @@ def test_embedded_preconditioner_is_pgd() -> None:
 
 def test_context_mask_equals_shorter_prompts() -> None:
     """Zeroing the first n_max - n_m tokens = using the last n_m examples (both models)."""
-    p = GaussianDesignTask(D).sample(20, N, _gen(9), dtype=torch.float64)
+    p = GaussianDesignTask(D).sample(20, _gen(9), n=N, dtype=torch.float64)
     short = p.replace(X=p.X[:, 2:], y=p.y[:, 2:])
     keep = context_keep_mask([N - 2], torch.float64, n_max=N)
     la = init_linear_attention(1, D, _gen(10), dtype=torch.float64)
@@ -113,7 +114,7 @@ def test_context_mask_equals_shorter_prompts() -> None:
 
 def test_h3_is_weighted_pgd() -> None:
     """With k = k(x) and v = v(y), H3's output is exactly sum_i x^T W_i x_i y_i (spec §2.2)."""
-    p = GaussianDesignTask(D).sample(10, N, _gen(12), dtype=torch.float64)
+    p = GaussianDesignTask(D).sample(10, _gen(12), n=N, dtype=torch.float64)
     params = init_h3(2, D, N, _gen(13), scale=1.0, dtype=torch.float64)
     params["wk"][:, D] = 0.0  # keys see x only
     params["wv"][:, :D] = 0.0  # values see y only

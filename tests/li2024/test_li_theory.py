@@ -59,7 +59,7 @@ def test_pgd_risk_monte_carlo_general_covariances() -> None:
     B = rng.normal(size=(D, D))
     Sb = B @ B.T / D
     task = GaussianDesignTask(D, Sigma_x=Sx, Sigma_beta=Sb, sigma2=S2)
-    prompts = task.sample(MC, N, _gen(1), dtype=torch.float64)
+    prompts = task.sample(MC, _gen(1), n=N, dtype=torch.float64)
     for W in (pgd.pgd_optimum(Sb, N, S2, Sigma_x=Sx), rng.normal(size=(D, D)) * 0.05):
         _assert_mc(pgd.pgd_risk(W, Sb, N, S2, Sigma_x=Sx), _mc(prompts, W))
     # the optimum is optimal: random perturbations only increase the exact risk
@@ -96,7 +96,7 @@ def test_pgd_limits() -> None:
 @pytest.mark.parametrize("alpha", [0.0, 0.3, 1.0])
 def test_rag_monte_carlo(alpha: float) -> None:
     """Exact RAG risk of W = c I at c* and at c*/2 vs MC on RAGTask."""
-    prompts = RAGTask(D, alpha, S2).sample(MC, N, _gen(2), dtype=torch.float64)
+    prompts = RAGTask(D, alpha, S2).sample(MC, _gen(2), n=N, dtype=torch.float64)
     c = float(rag.rag_optimal_scale(alpha, N, D, S2))
     for cc in (c, c / 2):
         _assert_mc(float(rag.rag_risk(cc, alpha, N, D, S2)), _mc(prompts, cc * np.eye(D)))
@@ -159,7 +159,7 @@ def test_effective_sample_size_inverts_the_iid_risk() -> None:
 @pytest.mark.parametrize("alpha", [0.0, 0.5, 1.0])
 def test_alignment_monte_carlo(alpha: float) -> None:
     """Our provisional alignment model: formula at c* and 2c* vs MC; alpha=0 is the iid case."""
-    prompts = AlignmentTask(D, alpha, S2).sample(MC, N, _gen(3), dtype=torch.float64)
+    prompts = AlignmentTask(D, alpha, S2).sample(MC, _gen(3), n=N, dtype=torch.float64)
     c = float(rag.alignment_risk(0.0, alpha, N, D, S2))  # the null risk kappa d + sigma2
     assert c == pytest.approx(float(rag.alignment_label_variance(alpha, D, S2)))
     A_over_B = (rag.alignment_risk(0, alpha, N, D, S2) - rag.alignment_optimal_risk(
@@ -175,12 +175,12 @@ def test_alignment_monte_carlo(alpha: float) -> None:
 
 def test_lowrank_and_lora_monte_carlo() -> None:
     """Rank-2 optimum and LoRA r = 1, 2 adapted weights: formula vs MC (spec §6 table rows)."""
-    prompts = GaussianDesignTask(D, Sigma_beta=SIG, sigma2=S2).sample(MC, N, _gen(4),
+    prompts = GaussianDesignTask(D, Sigma_beta=SIG, sigma2=S2).sample(MC, _gen(4), n=N,
                                                                       dtype=torch.float64)
     W2 = lowrank.lowrank_optimum(SIG, N, 2, S2)
     assert np.linalg.matrix_rank(W2) == 2
     _assert_mc(float(lowrank.lowrank_optimal_risk(SIG, N, 2, S2)), _mc(prompts, W2))
-    new = GaussianDesignTask(D, Sigma_beta=SIG_NEW, sigma2=S2).sample(MC, N, _gen(5),
+    new = GaussianDesignTask(D, Sigma_beta=SIG_NEW, sigma2=S2).sample(MC, _gen(5), n=N,
                                                                       dtype=torch.float64)
     W0 = pgd.pgd_optimum(SIG, N, S2)
     for r in (1, 2):
@@ -221,7 +221,7 @@ def test_wpgd_drift_monte_carlo() -> None:
     gamma, n = 0.85, 6
     K = pgd.ar1_drift_correlation(n, gamma)
     Sb = np.eye(D) * 0.7
-    prompts = DriftTask(D, gamma, S2, scale=0.7).sample(MC, n, _gen(6), dtype=torch.float64)
+    prompts = DriftTask(D, gamma, S2, scale=0.7).sample(MC, _gen(6), n=n, dtype=torch.float64)
     rng = np.random.default_rng(2)
     W = np.eye(D) * 0.08 + rng.normal(size=(D, D)) * 0.02
     omega = rng.uniform(0.2, 2.0, size=n)

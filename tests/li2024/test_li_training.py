@@ -12,16 +12,11 @@ import pytest
 import torch
 from scipy import stats
 
-from iclab.experiments._li2024_train import (
-    TrainConfig,
-    cosine,
-    effective,
-    ensemble_risk,
-    pgd_risk_mc,
-    train_icl_ensemble,
-)
-from iclab.experiments.li2024 import decaying_spectrum, lora_spectra
-from iclab.models.h3 import h3_effective, init_h3
+from iclab.evaluate.paired_risk import cosine, ensemble_risk, pgd_risk_mc
+from iclab.experiments.li2024.common import decaying_spectrum
+from iclab.experiments.li2024.fig_lora import lora_spectra
+from iclab.fit.li_training import TrainConfig, train_icl_ensemble, trained_predictor
+from iclab.models.h3 import H3Predictor, h3_effective, init_h3
 from iclab.models.linear_attention import embed_preconditioner
 from iclab.tasks.drift import DriftTask
 from iclab.tasks.gaussian_design import GaussianDesignTask
@@ -44,17 +39,17 @@ def test_trained_models_reach_pgd_optimum(spectrum: str, sigma2: float) -> None:
     """Risk <= 1.03 x optimal PGD risk (paired MC), cos(W_eff, W*) >= 0.95, uniform H3 filter."""
     S = np.ones(D) if spectrum == "isotropic" else decaying_spectrum(D)
     task = GaussianDesignTask(D, Sigma_beta=S, sigma2=sigma2)
-    test = task.sample(20_000, N, _gen(1))
+    test = task.sample(20_000, _gen(1), n=N)
     W_star = torch.tensor(pgd.pgd_optimum(S, N, sigma2), dtype=torch.float32)
     ref = float(pgd_risk_mc(W_star[None], test)[0])
     for kind in ("linear_attention", "h3"):
         res = train_icl_ensemble(kind, task, N, SEEDS, _gen(2), CONFIG)
-        risk = ensemble_risk(kind, res.params, test).numpy()
-        eff = effective(kind, res.params)
+        model = trained_predictor(kind, res.params)
+        risk = ensemble_risk(model, test).numpy()
         assert np.all(risk <= TOL * ref), (kind, risk / ref)
-        assert np.all(cosine(eff["W"], W_star).numpy() >= 0.95), kind
-        if kind == "h3":
-            omega = eff["omega"].numpy()
+        assert np.all(cosine(model.preconditioner(), W_star).numpy() >= 0.95), kind
+        if isinstance(model, H3Predictor):
+            omega = model.sample_weights().numpy()
             cv = omega.std(1) / omega.mean(1)
             _, omega0 = h3_effective(init_h3(SEEDS, D, N, _gen(2)))
             cv0 = (omega0.std(1) / omega0.mean(1)).numpy()
@@ -68,7 +63,7 @@ def test_h3_beats_linear_attention_on_drifting_task() -> None:
     H3's learned weights follow the optimal WPGD weights, both reach their own optimum."""
     n, gamma, sigma2, seeds = 10, 0.85, 0.25, 5
     task = DriftTask(D, gamma, sigma2)
-    test = task.sample(20_000, n, _gen(3))
+    test = task.sample(20_000, _gen(3), n=n)
     K = pgd.ar1_drift_correlation(n, gamma)
     W_la = pgd.wpgd_optimal_preconditioner(np.ones(n), np.eye(D), K, sigma2)
     W_h3, omega_star, _ = pgd.wpgd_joint_optimum(np.eye(D), K, sigma2)
@@ -78,9 +73,10 @@ def test_h3_beats_linear_attention_on_drifting_task() -> None:
     risks = {}
     for kind in ("linear_attention", "h3"):
         res = train_icl_ensemble(kind, task, n, seeds, _gen(4), CONFIG)
-        risks[kind] = ensemble_risk(kind, res.params, test).numpy()
-        if kind == "h3":
-            omega = effective(kind, res.params)["omega"].numpy()
+        model = trained_predictor(kind, res.params)
+        risks[kind] = ensemble_risk(model, test).numpy()
+        if isinstance(model, H3Predictor):
+            omega = model.sample_weights().numpy()
             assert np.all(omega.std(1) / omega.mean(1) > 0.3)  # clearly non-uniform
             for row in omega:
                 assert np.corrcoef(row, omega_star)[0, 1] >= 0.95
@@ -97,20 +93,21 @@ def test_low_rank_and_lora_training_reach_theory() -> None:
     """Rank-1 attention and a rank-1 LoRA adapter reach the §3f / §3g optima (paired MC, 3 %)."""
     S = decaying_spectrum(D)
     task = GaussianDesignTask(D, Sigma_beta=S)
-    test = task.sample(20_000, N, _gen(5))
+    test = task.sample(20_000, _gen(5), n=N)
     res = train_icl_ensemble("linear_attention", task, N, SEEDS, _gen(6), CONFIG, rank=1)
     W1 = torch.tensor(lowrank.lowrank_optimum(S, N, 1), dtype=torch.float32)
     ref = float(pgd_risk_mc(W1[None], test)[0])
-    assert np.all(ensemble_risk("linear_attention", res.params, test).numpy() <= TOL * ref)
-    assert np.all(cosine(effective("linear_attention", res.params)["W"], W1).numpy() >= 0.95)
+    model = trained_predictor("linear_attention", res.params)
+    assert np.all(ensemble_risk(model, test).numpy() <= TOL * ref)
+    assert np.all(cosine(model.preconditioner(), W1).numpy() >= 0.95)
     old, new = lora_spectra(D)
     task_new = GaussianDesignTask(D, Sigma_beta=new)
-    test_new = task_new.sample(20_000, N, _gen(7))
+    test_new = task_new.sample(20_000, _gen(7), n=N)
     W0 = torch.tensor(pgd.pgd_optimum(old, N), dtype=torch.float32).expand(SEEDS, D, D)
     res = train_icl_ensemble("lora", task_new, N, SEEDS, _gen(8), CONFIG, rank=1,
                              frozen=embed_preconditioner(W0.contiguous()))
     Wl = torch.tensor(lowrank.lora_optimum(old, new, N, 1), dtype=torch.float32)
     ref_l = float(pgd_risk_mc(Wl[None], test_new)[0])
     ref_0 = float(pgd_risk_mc(W0[:1], test_new)[0])
-    risk_l = ensemble_risk("lora", res.params, test_new).numpy()
+    risk_l = ensemble_risk(trained_predictor("lora", res.params), test_new).numpy()
     assert np.all(risk_l <= TOL * ref_l) and ref_l < 0.97 * ref_0  # the adapter helps

@@ -17,13 +17,19 @@ and its ``y``-linear part is ``sum_i x^T W_i x_i y_i`` with
 ``W_i = W_q^x diag(f_{:, n+1-i}) (W_k^x diag(W_v^y) + W_v^x diag(W_k^y))^T`` (``^x`` = first ``d``
 rows, ``^y`` = last row). This is weighted PGD (§2.2 [D]); :func:`h3_effective` reports the
 effective preconditioner ``W = mean_i W_i`` and sample weights ``omega_i = <W_i, W>/<W, W>``
-(mean 1).
+(mean 1). :class:`H3Predictor` holds trained parameters as a
+:class:`iclab.models.base.Predictor`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
+from iclab.errors import ParameterError
+from iclab.models.linear_attention import check_context, member_tokens
+from iclab.tasks.prompts import Prompts
 from iclab.validation import check_choice, check_int, check_positive
 
 Params = dict[str, torch.Tensor]
@@ -86,3 +92,39 @@ def h3_effective(params: Params) -> tuple[torch.Tensor, torch.Tensor]:
     num = torch.einsum("mnce,mce->mn", Wi, W)
     den = (W * W).sum((-1, -2)).clamp_min(1e-30)
     return W, num / den.unsqueeze(-1)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class H3Predictor:
+    """An ensemble of trained H3 models.
+
+    ``params``: ``{"wq", "wk", "wv" [M, d+1, p], "filt" [M, p, n]}``; ``context``: per-member
+    context lengths (member ``m`` reads the last ``n_m`` examples), or ``None`` for all.
+    Prompts must have the filter's length ``n`` (shorter contexts go through ``context``).
+    """
+
+    params: Params
+    context: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "context", check_context(self.context, self.members))
+
+    @property
+    def members(self) -> int:
+        """Ensemble size ``M``."""
+        return int(self.params["wq"].shape[0])
+
+    def predict(self, prompts: Prompts) -> torch.Tensor:
+        """``yhat [M, B]``: :func:`h3_predict` on every member's tokens."""
+        n = int(self.params["filt"].shape[-1])
+        if prompts.n != n:
+            raise ParameterError("prompts.n", prompts.n, f"{n} (the filter length)")
+        return h3_predict(self.params, member_tokens(prompts, self.members, self.context))
+
+    def preconditioner(self) -> torch.Tensor:
+        """The mean preconditioner ``W [M, d, d]`` (:func:`h3_effective`)."""
+        return h3_effective(self.params)[0]
+
+    def sample_weights(self) -> torch.Tensor:
+        """The per-position sample weights ``omega [M, n]`` (mean 1, :func:`h3_effective`)."""
+        return h3_effective(self.params)[1]

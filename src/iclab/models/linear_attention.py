@@ -13,6 +13,12 @@ Only the query row is computed (the other rows never reach the loss). Shapes: to
 of §2.1); ``W_v [M, d+1, d+1]``. Effective preconditioner: :func:`effective_preconditioner`
 (``yhat ~ x^T W X^T y``).
 
+Predictors (:class:`iclab.models.base.Predictor`): :class:`LinearAttentionPredictor` holds trained
+parameters (LoRA adapters included); :class:`PGDPredictor` is the (weighted) one-step PGD
+predictor ``yhat = x^T W X^T (omega * y)`` that linear attention realises
+(:func:`embed_preconditioner`) and H3 realises with non-uniform ``omega``. Members of one
+ensemble may read different context lengths (:func:`context_keep_mask`).
+
 LoRA (spec §3g, open point 7 — our choice): a rank-``r`` adapter on ``W_q`` only,
 ``W_q = W_q0 + A B`` with ``A [M, d+1, r]``, ``B [M, r, d+1]`` (``B = 0`` at init), while
 ``W_q0, W_k0, W_v0`` stay frozen; the product ``W_q W_k^T`` then changes by rank <= r, which is
@@ -21,8 +27,13 @@ exactly the setting of the §3g formula.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
+
 import torch
 
+from iclab.errors import ParameterError
+from iclab.tasks.prompts import Prompts
 from iclab.validation import check_choice, check_int, check_positive
 
 #: Initialisations: PyTorch's ``nn.Linear`` default, or ours with a label-reading value.
@@ -138,3 +149,110 @@ def init_lora(base: Params, rank: int, generator: torch.Generator, scale: float 
     a = torch.randn(M, e, rank, generator=generator, device=generator.device,
                     dtype=base["wq"].dtype) * scale
     return {"lora_a": a, "lora_b": torch.zeros(M, rank, r_q, dtype=a.dtype, device=a.device)}
+
+
+def context_keep_mask(ns: Sequence[int], dtype: torch.dtype = torch.float32,
+                      device: torch.device | str = "cpu", n_max: int | None = None) -> torch.Tensor:
+    """``[M, 1, n_max+1, 1]`` 0/1 mask keeping each member's last ``n_m`` examples and the query.
+
+    Members with different context lengths share one ensemble: the first ``n_max - n_m``
+    context tokens are zeroed. A zero token contributes nothing to linear attention (its value
+    is 0) nor to H3 (its ``k * v`` is 0), so member ``m`` sees exactly an ``n_m``-example
+    prompt (for i.i.d. examples; for a stationary drift the kept examples are the ``n_m``
+    closest to the query).
+    """
+    n_max = max(ns) if n_max is None else n_max
+    pos = torch.arange(n_max + 1, device=device)
+    start = n_max - torch.as_tensor(list(ns), device=device)
+    keep = pos[None, :] >= start[:, None]
+    return keep.to(dtype)[:, None, :, None]
+
+
+def member_tokens(prompts: Prompts, members: int,
+                  context: Sequence[int] | None = None) -> torch.Tensor:
+    """The same prompts for every member, ``[M, B, n+1, d+1]``, with member ``m`` reading only
+    the last ``context[m]`` examples (all of them when ``context`` is ``None``)."""
+    tok = prompts.tokens()
+    tokens = tok.unsqueeze(0).expand(members, *tok.shape)
+    if context is None:
+        return tokens
+    return tokens * context_keep_mask(context, tok.dtype, tok.device, prompts.n)
+
+
+def check_context(context: Sequence[int] | None, members: int) -> tuple[int, ...] | None:
+    """Per-member context lengths as a tuple of ``members`` positive ints (or ``None``)."""
+    if context is None:
+        return None
+    ctx = tuple(check_int("context", n) for n in context)
+    if len(ctx) != members:
+        raise ParameterError("context", list(ctx), f"{members} lengths, one per member")
+    return ctx
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class LinearAttentionPredictor:
+    """An ensemble of trained linear-attention models (with LoRA adapters when present).
+
+    ``params``: ``{"wq", "wk" [M, d+1, r], "wv" [M, d+1, d+1]}`` (+ ``lora_a``, ``lora_b``);
+    ``context``: per-member context lengths ``n_m`` (member ``m`` reads the last ``n_m``
+    examples of each prompt), or ``None`` for all examples.
+    """
+
+    params: Params
+    context: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "context", check_context(self.context, self.members))
+
+    @property
+    def members(self) -> int:
+        """Ensemble size ``M``."""
+        return int(self.params["wq"].shape[0])
+
+    def predict(self, prompts: Prompts) -> torch.Tensor:
+        """``yhat [M, B]``: :func:`linear_attention_predict` on every member's tokens."""
+        return linear_attention_predict(self.params,
+                                        member_tokens(prompts, self.members, self.context))
+
+    def preconditioner(self) -> torch.Tensor:
+        """The effective preconditioner ``W [M, d, d]`` (:func:`effective_preconditioner`)."""
+        return effective_preconditioner(self.params)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class PGDPredictor:
+    """One step of (weighted) preconditioned gradient descent from zero, ``K`` members::
+
+        yhat_k = x_q^T W_k sum_i omega_i x_i y_i
+
+    ``W [K, d, d]``; ``omega [n]`` sample weights over the context positions (``None``: all 1);
+    ``context``: per-member context lengths (member ``k`` uses only the last ``context[k]``
+    examples), or ``None``.
+    """
+
+    W: torch.Tensor
+    omega: torch.Tensor | None = None
+    context: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.W.ndim != 3 or self.W.shape[1] != self.W.shape[2]:
+            raise ParameterError("W", f"shape {list(self.W.shape)}", "a [K, d, d] tensor")
+        object.__setattr__(self, "context", check_context(self.context, self.members))
+
+    @property
+    def members(self) -> int:
+        """Number of preconditioners ``K``."""
+        return int(self.W.shape[0])
+
+    def predict(self, prompts: Prompts) -> torch.Tensor:
+        """``yhat [K, B]`` on the prompts' device and dtype."""
+        X, x_q = prompts.X, prompts.x_q
+        y = prompts.y if self.omega is None else prompts.y * self.omega.to(prompts.y.dtype)
+        W = self.W.to(X.dtype)
+        if self.context is not None:
+            n = prompts.n
+            keep = context_keep_mask(self.context, y.dtype, y.device, n)[:, 0, :n, 0]  # [K, n]
+            v = torch.einsum("bnd,bn,kn->kbd", X, y, keep)
+            return torch.einsum("bd,kde,kbe->kb", x_q, W, v)
+        v = torch.einsum("bnd,bn->bd", X, y)
+        return torch.einsum("bd,kde,be->kb", x_q, W, v)

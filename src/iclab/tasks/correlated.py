@@ -15,29 +15,37 @@ import dataclasses
 
 import torch
 
-from iclab.tasks.gaussian_design import _normal
+from iclab.tasks.gaussian_design import DEFAULT_N, _normal
 from iclab.tasks.prompts import Prompts
 from iclab.validation import check_in_range, check_int, check_nonnegative
 
 
 @dataclasses.dataclass(frozen=True)
 class RAGTask:
-    """RAG-style prompts: context inputs correlated with the query through ``alpha``."""
+    """RAG-style prompts: context inputs correlated with the query through ``alpha``.
+
+    ``n``: the context length of :meth:`sample` when the call does not name one.
+    """
 
     d: int
     alpha: float
     sigma2: float = 0.0
+    n: int = DEFAULT_N
 
     def __post_init__(self) -> None:
         check_int("d", self.d)
         check_in_range("alpha", self.alpha, 0.0, 1.0)
         check_nonnegative("sigma2", self.sigma2)
+        check_int("n", self.n, minimum=0)
 
-    def sample(self, batch: int, n: int, generator: torch.Generator,
+    def sample(self, batch: int, generator: torch.Generator, n: int | None = None,
                dtype: torch.dtype = torch.float32) -> Prompts:
-        """``X [B, n, d]`` with ``corr(x_i, x_q) = alpha``; ``w = beta [B, d]``."""
+        """``X [B, n, d]`` with ``corr(x_i, x_q) = alpha``; ``w = beta [B, d]``.
+
+        ``n`` context examples (default: the task's ``n``), drawn with ``generator``.
+        """
         batch = check_int("batch", batch)
-        n = check_int("n", n, minimum=0)
+        n = self.n if n is None else check_int("n", n, minimum=0)
         beta = _normal((batch, self.d), generator, dtype)
         x_q = _normal((batch, self.d), generator, dtype)
         g = _normal((batch, n, self.d), generator, dtype)
@@ -50,27 +58,35 @@ class RAGTask:
 
 @dataclasses.dataclass(frozen=True)
 class AlignmentTask:
-    """Provisional task–feature alignment: extra feature variance ``kappa - 1`` along ``beta``."""
+    """Provisional task–feature alignment: extra feature variance ``kappa - 1`` along ``beta``.
+
+    ``n``: the context length of :meth:`sample` when the call does not name one.
+    """
 
     d: int
     alpha: float
     sigma2: float = 0.0
+    n: int = DEFAULT_N
 
     def __post_init__(self) -> None:
         check_int("d", self.d)
         check_in_range("alpha", self.alpha, 0.0, 1.0)
         check_nonnegative("sigma2", self.sigma2)
+        check_int("n", self.n, minimum=0)
 
     @property
     def kappa(self) -> float:
         """``kappa = alpha^2 d + 1``: the feature variance along the task direction."""
         return self.alpha**2 * self.d + 1.0
 
-    def sample(self, batch: int, n: int, generator: torch.Generator,
+    def sample(self, batch: int, generator: torch.Generator, n: int | None = None,
                dtype: torch.dtype = torch.float32) -> Prompts:
-        """Features ``N(0, I + (kappa-1) u u^T)`` given ``beta``; ``w = beta [B, d]``."""
+        """Features ``N(0, I + (kappa-1) u u^T)`` given ``beta``; ``w = beta [B, d]``.
+
+        ``n`` context examples (default: the task's ``n``), drawn with ``generator``.
+        """
         batch = check_int("batch", batch)
-        n = check_int("n", n, minimum=0)
+        n = self.n if n is None else check_int("n", n, minimum=0)
         beta = _normal((batch, self.d), generator, dtype)
         u = beta / torch.linalg.vector_norm(beta, dim=-1, keepdim=True)
         g = _normal((batch, n + 1, self.d), generator, dtype)

@@ -18,31 +18,39 @@ import dataclasses
 
 import torch
 
-from iclab.tasks.gaussian_design import _normal
+from iclab.tasks.gaussian_design import DEFAULT_N, _normal
 from iclab.tasks.prompts import Prompts
 from iclab.validation import check_in_range, check_int, check_nonnegative, check_positive
 
 
 @dataclasses.dataclass(frozen=True)
 class DriftTask:
-    """AR(1)-drifting task; ``w`` in the prompts is the query's task ``beta_{n+1}``."""
+    """AR(1)-drifting task; ``w`` in the prompts is the query's task ``beta_{n+1}``.
+
+    ``n``: the context length of :meth:`sample` when the call does not name one.
+    """
 
     d: int
     gamma: float
     sigma2: float = 0.0
     scale: float = 1.0
+    n: int = DEFAULT_N
 
     def __post_init__(self) -> None:
         check_int("d", self.d)
+        check_int("n", self.n, minimum=0)
         check_in_range("gamma", self.gamma, 0.0, 1.0)
         check_nonnegative("sigma2", self.sigma2)
         check_positive("scale", self.scale)
 
-    def sample(self, batch: int, n: int, generator: torch.Generator,
+    def sample(self, batch: int, generator: torch.Generator, n: int | None = None,
                dtype: torch.dtype = torch.float32) -> Prompts:
-        """``X [B, n, d]``, ``y_i = x_i^T beta_i + xi_i``, query uses ``beta_{n+1}``."""
+        """``X [B, n, d]``, ``y_i = x_i^T beta_i + xi_i``, query uses ``beta_{n+1}``.
+
+        ``n`` context examples (default: the task's ``n``), drawn with ``generator``.
+        """
         batch = check_int("batch", batch)
-        n = check_int("n", n, minimum=0)
+        n = self.n if n is None else check_int("n", n, minimum=0)
         innov = _normal((batch, n + 1, self.d), generator, dtype) * self.scale**0.5
         coef = (1.0 - self.gamma**2) ** 0.5
         betas = [innov[:, 0]]

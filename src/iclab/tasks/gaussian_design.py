@@ -21,6 +21,9 @@ from numpy.typing import ArrayLike
 from iclab.tasks.prompts import Prompts
 from iclab.validation import check_int, check_nonnegative
 
+#: Context length of a task's prompts when neither the task nor the call names one.
+DEFAULT_N = 20
+
 
 def _chol(name: str, S: ArrayLike | None, d: int) -> np.ndarray:
     """A factor ``L`` with ``L L^T = S`` (``S`` a ``[d]`` diagonal or ``[d, d]`` PSD matrix)."""
@@ -51,27 +54,35 @@ class GaussianDesignTask:
         Sigma_x: feature covariance ``[d]`` (diagonal) or ``[d, d]``; ``None`` = identity.
         Sigma_beta: task covariance ``[d]`` or ``[d, d]``; ``None`` = identity.
         sigma2: label-noise variance (>= 0).
+        n: context length of :meth:`sample` when the call does not name one.
     """
 
     d: int
     Sigma_x: ArrayLike | None = None
     Sigma_beta: ArrayLike | None = None
     sigma2: float = 0.0
+    n: int = DEFAULT_N
+    _Lx: np.ndarray = dataclasses.field(init=False, repr=False, compare=False)
+    _Lb: np.ndarray = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         check_int("d", self.d)
         check_nonnegative("sigma2", self.sigma2)
+        check_int("n", self.n, minimum=0)
         object.__setattr__(self, "_Lx", _chol("Sigma_x", self.Sigma_x, self.d))
         object.__setattr__(self, "_Lb", _chol("Sigma_beta", self.Sigma_beta, self.d))
 
-    def sample(self, batch: int, n: int, generator: torch.Generator,
+    def sample(self, batch: int, generator: torch.Generator, n: int | None = None,
                dtype: torch.dtype = torch.float32) -> Prompts:
-        """``batch`` prompts with ``n`` context examples: ``X [B, n, d]``, ``w = beta [B, d]``."""
+        """``batch`` prompts with ``n`` context examples: ``X [B, n, d]``, ``w = beta [B, d]``.
+
+        ``n`` context examples (default: the task's ``n``), drawn with ``generator``.
+        """
         batch = check_int("batch", batch)
-        n = check_int("n", n, minimum=0)
+        n = self.n if n is None else check_int("n", n, minimum=0)
         dev = generator.device
-        Lx = torch.as_tensor(self._Lx, dtype=dtype, device=dev)  # type: ignore[attr-defined]
-        Lb = torch.as_tensor(self._Lb, dtype=dtype, device=dev)  # type: ignore[attr-defined]
+        Lx = torch.as_tensor(self._Lx, dtype=dtype, device=dev)
+        Lb = torch.as_tensor(self._Lb, dtype=dtype, device=dev)
         beta = _normal((batch, self.d), generator, dtype) @ Lb.T
         feats = _normal((batch, n + 1, self.d), generator, dtype) @ Lx.T
         noise = _normal((batch, n + 1), generator, dtype) * self.sigma2**0.5

@@ -1,7 +1,7 @@
 """Checks and counterexamples of the Li, Rawat & Oymak (2024) claims (see :mod:`iclab.claims`).
 
-Every check reads the tidy rows of one :mod:`iclab.experiments.li2024` sweep (one row per trained
-model: ``method``, ``n``, ``seed``, ``risk``, ``risk_pgd_mc`` …) and returns
+Every check reads the tidy rows of one ``li2024.*`` sweep (one row per trained model:
+``method``, ``n``, ``seed``, ``risk``, ``risk_pgd_mc`` …) and returns
 :class:`~iclab.claims.Evidence`. Thresholds are arguments fixed where the claims are declared.
 Risks of a trained model and of its reference predictor are measured on the same test prompts
 (paired), so the test-set noise largely cancels in their ratio.
