@@ -11,14 +11,10 @@ import pytest
 from iclab.claims import ClaimData
 from iclab.errors import ParameterError
 from iclab.experiments import all_experiments
-from iclab.experiments.transformers import (
-    LuFigure5,
-    LuFigure6,
-    ShiTransformerNoise,
-    bootstrap_peaks,
-    noise_slopes,
-    peak_constants,
-)
+from iclab.experiments.lu2024.fig5 import LuFigure5
+from iclab.experiments.lu2024.fig6 import LuFigure6
+from iclab.experiments.lu2024.transformer_claims import bootstrap_peaks, peak_constants
+from iclab.experiments.shi2024.fig_transformer_noise import ShiTransformerNoise, noise_slopes
 
 
 def _claim(cls: type, claim_id: str):  # noqa: ANN202

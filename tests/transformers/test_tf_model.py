@@ -7,16 +7,16 @@ import pytest
 import torch
 
 from iclab.errors import ParameterError
+from iclab.evaluate.risk import mc_risk
 from iclab.fit.closed_form import fit_gamma
+from iclab.fit.transformer_lbfgs import train_lbfgs
 from iclab.fit.transformer_training import (
     FixedDataset,
     TrainSettings,
-    evaluate_mse,
     member_grad_norms,
     single_thread_if_tiny,
     train,
     train_early_stopping,
-    train_lbfgs,
 )
 from iclab.models.reduced import ReducedLinearAttention, context_features
 from iclab.models.transformer import (
@@ -127,8 +127,8 @@ def test_linear_attention_learns_in_context_every_member() -> None:
     with single_thread_if_tiny(torch.device("cpu"), 5):
         report = train_lbfgs(model, data, max_iter=400)
     test = task.sample(4000, gen, kind="icl")
-    err = evaluate_mse(model, test.__class__(*(t.float() for t in (test.X, test.y, test.x_q,
-                                                                      test.y_q, test.w))))
+    err = mc_risk(model, test.__class__(*(t.float() for t in (test.X, test.y, test.x_q,
+                                                                 test.y_q, test.w))))
     for m, p in enumerate(sets):
         gamma = fit_gamma(p.x_q, context_features(p), p.y_q, lam=0.0).gamma
         fit = ReducedLinearAttention(gamma)

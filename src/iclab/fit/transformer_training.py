@@ -13,6 +13,10 @@ Design (what keeps an accelerator busy):
   loss is the sum of the members' losses, so every member trains exactly as if alone;
 - optional ``torch.compile`` of the model (``mode="reduce-overhead"`` on CUDA, which also
   captures CUDA graphs); off by default on CPU, where compilation costs more than it saves.
+
+This module holds the AdamW trainers (:func:`train`, :func:`train_early_stopping`) and what
+every trainer shares (:class:`FixedDataset`, :class:`FitReport`, :class:`BestKeeper`);
+full-batch L-BFGS is in :mod:`iclab.fit.transformer_lbfgs`.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from collections.abc import Callable
 import torch
 
 from iclab.devices import cpu_single_thread
-from iclab.models.transformer import EnsembleTransformer, prompt_tokens
+from iclab.models.transformer import EnsembleTransformer, TokenFormat, prompt_tokens
 from iclab.tasks.prompts import Prompts
 from iclab.validation import (
     check_choice,
@@ -90,10 +94,10 @@ class FixedDataset:
         tokens: ``[M, P_max, L, d+1]``; targets: ``[M, P_max]``; sizes: ``[M]`` (int64).
     """
 
-    def __init__(self, prompts: list[Prompts], token_format: str = "joint") -> None:
+    def __init__(self, prompts: list[Prompts], token_format: TokenFormat = "joint") -> None:
         sizes = [p.batch for p in prompts]
         p_max = max(sizes)
-        toks = [prompt_tokens(p, token_format) for p in prompts]  # type: ignore[arg-type]
+        toks = [prompt_tokens(p, token_format) for p in prompts]
         L, width = toks[0].shape[1:]
         dev, dtype = toks[0].device, toks[0].dtype
         self.tokens = torch.zeros(len(prompts), p_max, L, width, device=dev, dtype=dtype)
@@ -132,51 +136,7 @@ def single_thread_if_tiny(device: torch.device, width: int,
     return cpu_single_thread(device, when=width <= tiny)
 
 
-def train(model: EnsembleTransformer, next_batch: Callable[[int], Batch],
-          settings: TrainSettings) -> torch.Tensor:
-    """Train every member with AdamW on minibatches from ``next_batch(step)``.
-
-    Returns the loss history ``[steps // log_every, M]`` (minibatch MSE per member), on the
-    model's device; the loop itself never synchronises with the host.
-    """
-    device = next(model.parameters()).device
-    opt = torch.optim.AdamW(model.parameters(), lr=settings.lr,
-                            weight_decay=settings.weight_decay,
-                            fused=True if device.type == "cuda" else None)
-    forward: Callable[[torch.Tensor], torch.Tensor] = model
-    if settings.compile:
-        forward = torch.compile(model, mode="reduce-overhead" if device.type == "cuda"
-                                else "default")
-    n_logs = settings.steps // settings.log_every
-    history = torch.zeros(n_logs, model.members, device=device)
-    for step in range(settings.steps):
-        if settings.schedule != "constant":
-            for group in opt.param_groups:
-                group["lr"] = settings.lr * settings.lr_factor(step)
-        tokens, targets = next_batch(step)
-        per_member = ((forward(tokens) - targets) ** 2).mean(dim=1)
-        opt.zero_grad(set_to_none=True)
-        per_member.sum().backward()
-        opt.step()
-        if step % settings.log_every == 0 and step // settings.log_every < n_logs:
-            history[step // settings.log_every] = per_member.detach()
-    return history
-
-
-def evaluate_mse(model: EnsembleTransformer, prompts: Prompts,
-               target: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean squared error of each member's query prediction, ``[M]``.
-
-    ``target`` defaults to the (noisy) query labels ``prompts.y_q``, matching Lu et al.'s
-    :math:`e = \\mathbb E(y_{\\ell+1}-\\hat y)^2` (which includes the label noise).
-    """
-    with torch.no_grad():
-        pred = model.predict(prompts)
-    y = prompts.y_q if target is None else target
-    return ((pred - y.unsqueeze(0)) ** 2).mean(dim=1)
-
-
-# ---- training to a stated criterion ------------------------------------------------------------
+# ---- what every trainer reports ---------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class FitReport:
     """Per-member outcome of a training run with a stopping criterion (all ``[M]``, on CPU).
@@ -206,82 +166,107 @@ def member_grad_norms(model: EnsembleTransformer) -> torch.Tensor:
     return total.sqrt()
 
 
-def _lbfgs(model: EnsembleTransformer, data: FixedDataset, check_every: int,
-           history_size: int) -> tuple[torch.optim.LBFGS, Callable[[], torch.Tensor]]:
-    """Full-batch L-BFGS (strong-Wolfe line search, no built-in stopping) on the sum of the
-    members' training losses, and its closure; one ``opt.step(closure)`` runs
-    ``check_every`` iterations."""
-    opt = torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=check_every,
-                            history_size=history_size, tolerance_grad=0.0,
-                            tolerance_change=0.0, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad(set_to_none=False)
-        loss = _full_batch_losses(model, data).sum()
-        loss.backward()
-        return loss
-
-    return opt, closure
+def member_validation(validation: Batch, members: int) -> Batch:
+    """Validation tokens ``[M, B, L, d+1]`` and targets ``[M, B]`` from a batch shared by the
+    members (``[B, L, d+1]``, ``[B]``) or one per member."""
+    tokens, targets = validation
+    if tokens.dim() == 3:
+        tokens = tokens.unsqueeze(0).expand(members, *tokens.shape)
+    if targets.dim() == 1:
+        targets = targets.unsqueeze(0)
+    return tokens, targets
 
 
-def _full_batch_losses(model: EnsembleTransformer, data: FixedDataset) -> torch.Tensor:
-    """``[M]`` training MSE of each member on its own (padded) dataset, with gradients."""
-    pred = model(data.tokens)
-    valid = (torch.arange(data.tokens.shape[1], device=pred.device).unsqueeze(0)
-             < data.sizes.unsqueeze(1))
-    return (((pred - data.targets) ** 2) * valid).sum(dim=1) / data.sizes
+class BestKeeper:
+    """Early stopping of every member on its own validation error.
 
-
-def train_lbfgs(model: EnsembleTransformer, data: FixedDataset, max_iter: int = 1000,
-                loss_tol: float = 1e-4, grad_tol: float = 1e-4, check_every: int = 25,
-                history_size: int = 50, validation: Batch | None = None,
-                patience: int = 4, min_delta: float = 1e-3) -> FitReport:
-    r"""Full-batch L-BFGS (strong-Wolfe line search) on the sum of the members' training MSEs.
-
-    Each member minimises :math:`L_m(\theta_m)=\frac1{P_m}\sum_{\mu\le P_m}(\hat y_m(Z^\mu)-
-    y^\mu)^2` over its own dataset; the members' parameters are disjoint, so the summed
-    objective has the same minimisers, but the line search and the curvature pairs are
-    shared (the members' trajectories are coupled, unlike AdamW's).
-
-    **Criterion**, checked every ``check_every`` iterations: member ``m`` has converged when it
-    interpolates (``L_m <= loss_tol``) or sits at a stationary point
-    (``‖∇_{θ_m} L_m‖ <= grad_tol``). Training stops when every member has converged, after
-    ``max_iter`` iterations, or when L-BFGS itself stalls; non-converged members are flagged
-    in the returned :class:`FitReport` (``converged=False``).
-
-    **With** ``validation`` (tokens ``[M, B, L, d+1]`` or ``[B, L, d+1]``, targets ``[M, B]`` or
-    ``[B]``) the criterion is early stopping instead: at every check each member's validation
-    MSE is measured and its best parameters kept (an improvement is a relative fall by more
-    than ``min_delta``); member ``m`` has converged (reached its plateau) after ``patience``
-    checks without improvement, and at the end every member gets its best parameters back.
+    At each :meth:`check` member ``m`` *improves* when its validation MSE ``e_m`` falls below
+    ``(1 - min_delta)`` times its best so far; its parameters are then copied aside. It has
+    reached its **plateau** after ``patience`` consecutive checks without improvement.
+    :meth:`restore` gives every member the parameters of its best check.
     """
-    check_int("max_iter", max_iter)
-    if validation is not None:
-        return _lbfgs_early_stopping(model, data, max_iter, check_every, history_size,
-                                     validation, patience, min_delta)
-    check_int("check_every", check_every)
-    check_positive("loss_tol", loss_tol)
-    check_positive("grad_tol", grad_tol)
-    opt, closure = _lbfgs(model, data, check_every, history_size)
 
-    done, previous = 0, math.inf
-    while True:
-        losses = _full_batch_losses(model, data)
-        opt.zero_grad(set_to_none=False)
-        losses.sum().backward()
-        grads = member_grad_norms(model)
-        losses = losses.detach()
-        ok = (losses <= loss_tol) | (grads <= grad_tol)
-        total = float(losses.sum())
-        stalled = not math.isfinite(total) or total >= previous * (1 - 1e-7)
-        if bool(ok.all()) or done >= max_iter or stalled:
-            break
-        previous = total
-        opt.step(closure)
-        done += check_every
-    M = model.members
-    return FitReport(losses.cpu(), grads.cpu(), ok.cpu(), torch.full((M,), done),
-                     torch.full((M,), math.nan))
+    def __init__(self, model: EnsembleTransformer, validation: Batch, patience: int,
+                 min_delta: float) -> None:
+        check_int("patience", patience)
+        check_in_range("min_delta", min_delta, 0.0, 1.0)
+        self.model, self.patience, self.min_delta = model, patience, min_delta
+        M = model.members
+        self.tokens, self.targets = member_validation(validation, M)
+        device = self.targets.device
+        self.best = torch.full((M,), math.inf, device=device)
+        self.best_step = torch.zeros(M, dtype=torch.long, device=device)
+        self.stale = torch.zeros(M, dtype=torch.long, device=device)
+        self.params = [p.detach().clone() for p in model.parameters()]
+
+    @torch.no_grad()
+    def check(self, step: int) -> bool:
+        """Measure every member's validation MSE at ``step``; True once all have plateaued."""
+        M = self.model.members
+        err = ((self.model(self.tokens) - self.targets) ** 2).mean(dim=1)
+        err = torch.where(torch.isfinite(err), err, torch.full_like(err, math.inf))
+        better = err < self.best * (1 - self.min_delta)
+        self.best = torch.where(better, err, self.best)
+        self.best_step = torch.where(better, step, self.best_step)
+        self.stale = torch.where(better, 0, self.stale + 1)
+        for keep, p in zip(self.params, self.model.parameters(), strict=True):
+            keep.copy_(torch.where(better.view(M, *([1] * (p.dim() - 1))), p.detach(), keep))
+        return bool(self.plateaued.all())
+
+    @property
+    def plateaued(self) -> torch.Tensor:
+        """``[M]`` whether each member has gone ``patience`` checks without improving."""
+        return self.stale >= self.patience
+
+    @torch.no_grad()
+    def restore(self) -> None:
+        """Give every member the parameters of its best check."""
+        for keep, p in zip(self.params, self.model.parameters(), strict=True):
+            p.copy_(keep)
+
+
+# ---- AdamW ------------------------------------------------------------------------------------
+def _adamw(model: EnsembleTransformer, settings: TrainSettings) -> torch.optim.AdamW:
+    device = next(model.parameters()).device
+    return torch.optim.AdamW(model.parameters(), lr=settings.lr,
+                             weight_decay=settings.weight_decay,
+                             fused=True if device.type == "cuda" else None)
+
+
+def _adamw_step(forward: Callable[[torch.Tensor], torch.Tensor], opt: torch.optim.Optimizer,
+                settings: TrainSettings, step: int, batch: Batch) -> torch.Tensor:
+    r"""One AdamW step at ``settings.lr · lr_factor(step)`` on the summed minibatch MSEs
+    :math:`\sum_m \frac1B\sum_b(\hat y_{m,b} - y_{m,b})^2`; returns the ``[M]`` losses."""
+    for group in opt.param_groups:
+        group["lr"] = settings.lr * settings.lr_factor(step)
+    tokens, targets = batch
+    per_member = ((forward(tokens) - targets) ** 2).mean(dim=1)
+    opt.zero_grad(set_to_none=True)
+    per_member.sum().backward()
+    opt.step()
+    return per_member.detach()
+
+
+def train(model: EnsembleTransformer, next_batch: Callable[[int], Batch],
+          settings: TrainSettings) -> torch.Tensor:
+    """Train every member with AdamW on minibatches from ``next_batch(step)``.
+
+    Returns the loss history ``[steps // log_every, M]`` (minibatch MSE per member), on the
+    model's device; the loop itself never synchronises with the host.
+    """
+    device = next(model.parameters()).device
+    opt = _adamw(model, settings)
+    forward: Callable[[torch.Tensor], torch.Tensor] = model
+    if settings.compile:
+        forward = torch.compile(model, mode="reduce-overhead" if device.type == "cuda"
+                                else "default")
+    n_logs = settings.steps // settings.log_every
+    history = torch.zeros(n_logs, model.members, device=device)
+    for step in range(settings.steps):
+        per_member = _adamw_step(forward, opt, settings, step, next_batch(step))
+        if step % settings.log_every == 0 and step // settings.log_every < n_logs:
+            history[step // settings.log_every] = per_member
+    return history
 
 
 def train_early_stopping(model: EnsembleTransformer, next_batch: Callable[[int], Batch],
@@ -291,138 +276,30 @@ def train_early_stopping(model: EnsembleTransformer, next_batch: Callable[[int],
 
     Every ``eval_every`` steps each member's MSE on the held-out ``validation`` batch
     (tokens ``[B, L, d+1]`` and targets ``[B]`` shared by the members, or ``[M, B, L, d+1]``
-    and ``[M, B]``, one per member) is measured. A member
-    *improves* when its error falls below ``(1 - min_delta)`` times its best so far; its best
-    parameters are kept. Member ``m`` has **converged** (reached its plateau) once it has not
-    improved for ``patience`` consecutive evaluations; training stops when every member has,
-    or after ``settings.steps`` steps. At the end each member's best parameters are restored;
-    members still improving at ``settings.steps`` are flagged ``converged=False``.
+    and ``[M, B]``, one per member) is measured (:class:`BestKeeper`). Member ``m`` has
+    **converged** (reached its plateau) once it has not improved for ``patience`` consecutive
+    evaluations; training stops when every member has, or after ``settings.steps`` steps. At
+    the end each member's best parameters are restored; members still improving at
+    ``settings.steps`` are flagged ``converged=False``.
 
     Members keep training after they converge (the ensemble is one tensor program), but
     their restored parameters are those of their best evaluation.
     """
     check_int("eval_every", eval_every)
-    check_int("patience", patience)
-    check_in_range("min_delta", min_delta, 0.0, 1.0)
-    device = next(model.parameters()).device
-    M = model.members
-    val_tokens, val_targets = validation
-    if val_tokens.dim() == 3:
-        val_tokens = val_tokens.unsqueeze(0).expand(M, *val_tokens.shape)
-    if val_targets.dim() == 1:
-        val_targets = val_targets.unsqueeze(0)
-    opt = torch.optim.AdamW(model.parameters(), lr=settings.lr,
-                            weight_decay=settings.weight_decay,
-                            fused=True if device.type == "cuda" else None)
-    best = torch.full((M,), math.inf, device=device)
-    best_step = torch.zeros(M, dtype=torch.long, device=device)
-    stale = torch.zeros(M, dtype=torch.long, device=device)
-    best_params = [p.detach().clone() for p in model.parameters()]
+    keeper = BestKeeper(model, validation, patience, min_delta)
+    opt = _adamw(model, settings)
     step = 0
     for step in range(settings.steps + 1):
-        if step % eval_every == 0 or step == settings.steps:
-            with torch.no_grad():
-                err = ((model(val_tokens) - val_targets) ** 2).mean(dim=1)
-                better = err < best * (1 - min_delta)
-                best = torch.where(better, err, best)
-                best_step = torch.where(better, step, best_step)
-                stale = torch.where(better, 0, stale + 1)
-                for keep, p in zip(best_params, model.parameters(), strict=True):
-                    mask = better.view(M, *([1] * (p.dim() - 1)))
-                    keep.copy_(torch.where(mask, p.detach(), keep))
-            if bool((stale >= patience).all()) or step == settings.steps:
-                break
-        for group in opt.param_groups:
-            group["lr"] = settings.lr * settings.lr_factor(step)
-        tokens, targets = next_batch(step)
-        per_member = ((model(tokens) - targets) ** 2).mean(dim=1)
-        opt.zero_grad(set_to_none=True)
-        per_member.sum().backward()
-        opt.step()
-    with torch.no_grad():
-        for keep, p in zip(best_params, model.parameters(), strict=True):
-            p.copy_(keep)
+        at_check = step % eval_every == 0 or step == settings.steps
+        if at_check and (keeper.check(step) or step == settings.steps):
+            break
+        _adamw_step(model, opt, settings, step, next_batch(step))
+    keeper.restore()
     tokens, targets = next_batch(step + 1)
     model.zero_grad(set_to_none=True)
     loss = ((model(tokens) - targets) ** 2).mean(dim=1)
     loss.sum().backward()
     grads = member_grad_norms(model)
     model.zero_grad(set_to_none=True)
-    return FitReport(loss.detach().cpu(), grads.cpu(), (stale >= patience).cpu(),
-                     best_step.cpu(), best.cpu())
-
-
-def _lbfgs_early_stopping(model: EnsembleTransformer, data: FixedDataset, max_iter: int,
-                          check_every: int, history_size: int, validation: Batch,
-                          patience: int, min_delta: float) -> FitReport:
-    """:func:`train_lbfgs` with the early-stopping criterion (see there)."""
-    check_int("patience", patience)
-    check_in_range("min_delta", min_delta, 0.0, 1.0)
-    M = model.members
-    val_tokens, val_targets = validation
-    if val_tokens.dim() == 3:
-        val_tokens = val_tokens.unsqueeze(0).expand(M, *val_tokens.shape)
-    if val_targets.dim() == 1:
-        val_targets = val_targets.unsqueeze(0)
-    opt, closure = _lbfgs(model, data, check_every, history_size)
-
-    device = val_targets.device
-    best = torch.full((M,), math.inf, device=device)
-    best_step = torch.zeros(M, dtype=torch.long, device=device)
-    stale = torch.zeros(M, dtype=torch.long, device=device)
-    best_params = [p.detach().clone() for p in model.parameters()]
-    done = 0
-    while True:
-        with torch.no_grad():
-            err = ((model(val_tokens) - val_targets) ** 2).mean(dim=1)
-            err = torch.where(torch.isfinite(err), err, torch.full_like(err, math.inf))
-            better = err < best * (1 - min_delta)
-            best = torch.where(better, err, best)
-            best_step = torch.where(better, done, best_step)
-            stale = torch.where(better, 0, stale + 1)
-            for keep, p in zip(best_params, model.parameters(), strict=True):
-                keep.copy_(torch.where(better.view(M, *([1] * (p.dim() - 1))), p.detach(),
-                                       keep))
-        if bool((stale >= patience).all()) or done >= max_iter:
-            break
-        opt.step(closure)
-        done += check_every
-    with torch.no_grad():
-        for keep, p in zip(best_params, model.parameters(), strict=True):
-            p.copy_(keep)
-    losses = _full_batch_losses(model, data)
-    model.zero_grad(set_to_none=False)
-    losses.sum().backward()
-    grads = member_grad_norms(model)
-    model.zero_grad(set_to_none=True)
-    return FitReport(losses.detach().cpu(), grads.cpu(), (stale >= patience).cpu(),
-                     best_step.cpu(), best.cpu())
-
-
-def train_lbfgs_per_member(model: EnsembleTransformer, data: FixedDataset,
-                           **kwargs: object) -> FitReport:
-    """:func:`train_lbfgs` run on each member alone (its own line search and curvature pairs),
-    the members' results written back into the ensemble. Slower per member than the coupled
-    run, but a member sitting on a plateau is not held back by a shared step length."""
-    reports = []
-    for m in range(model.members):
-        solo = EnsembleTransformer(model.cfg, 1).to(next(model.parameters()).device)
-        with torch.no_grad():
-            for name, p in solo.named_parameters():
-                p.copy_(model.member_parameters(m)[name].unsqueeze(0))
-        part = FixedDataset.__new__(FixedDataset)
-        part.tokens, part.targets = data.tokens[m : m + 1], data.targets[m : m + 1]
-        part.sizes = data.sizes[m : m + 1]
-        extra = dict(kwargs)
-        validation = extra.pop("validation", None)
-        if validation is not None:
-            tokens, targets = validation  # type: ignore[misc]
-            tokens = tokens[m : m + 1] if tokens.dim() == 4 else tokens
-            targets = targets[m : m + 1] if targets.dim() == 2 else targets
-            extra["validation"] = (tokens, targets)
-        reports.append(train_lbfgs(solo, part, **extra))  # type: ignore[arg-type]
-        with torch.no_grad():
-            for name, p in model.named_parameters():
-                p[m].copy_(dict(solo.named_parameters())[name][0])
-    return FitReport(*(torch.cat([getattr(r, f.name) for r in reports])
-                       for f in dataclasses.fields(FitReport)))
+    return FitReport(loss.detach().cpu(), grads.cpu(), keeper.plateaued.cpu(),
+                     keeper.best_step.cpu(), keeper.best.cpu())

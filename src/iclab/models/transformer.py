@@ -226,14 +226,15 @@ class EnsembleTransformer(nn.Module):
     """M independent transformers of one :class:`TransformerConfig`.
 
     ``forward(tokens [M, B, L, d+1]) → predictions [M, B]`` (read from the last token);
-    ``predict(prompts)`` evaluates every member on the same prompts and returns ``[M, B]``.
+    ``predict(prompts)`` evaluates every member on the same prompts and returns ``[M, B]``,
+    so a trained ensemble is a :class:`~iclab.models.base.Predictor`.
     """
 
     def __init__(self, cfg: TransformerConfig, members: int = 1,
                  generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.cfg = cfg
-        self.members = check_int("members", members)
+        self._members = check_int("members", members)
         w = cfg.width
         with _seeded(generator):
             self.embed = EnsembleLinear(members, cfg.d + 1, w)
@@ -242,6 +243,11 @@ class EnsembleTransformer(nn.Module):
             self.blocks = nn.ModuleList([_Block(cfg, members) for _ in range(cfg.n_layers)])
             self.final_norm = EnsembleLayerNorm(members, w) if cfg.norm == "pre" else None
             self.readout = EnsembleLinear(members, w, 1)
+
+    @property
+    def members(self) -> int:
+        """Number of independent models ``M`` (the leading axis of every parameter)."""
+        return self._members
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         h = self.embed(tokens)

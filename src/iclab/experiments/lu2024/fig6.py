@@ -1,0 +1,145 @@
+"""``lu2024.fig6`` — the task-diversity transition in a trained transformer (Lu et al. 2024,
+Fig. 6).
+
+g_task = e^ICL − e^IDG against the task diversity κ for two softmax blocks with an MLP. Each
+member (κ, seed) has its own pool of ``k = κ d`` Gaussian tasks and its own pretraining set of
+``n = τ d²`` contexts drawn from that pool; it is trained by AdamW with early stopping on
+held-out prompts from its pretraining distribution (pool tasks, fresh contexts) through
+:func:`iclab.fit.transformer_study.fit_transformer_ensemble`. The errors are
+:func:`iclab.evaluate.risk.mc_risk` on fresh tasks (ICL) and on pool tasks (IDG), for the
+transformer and for dMMSE on the same pool (:class:`iclab.baselines.bayes.DMMSE`, the
+Bayes-optimal predictor under the discrete prior); the theory curve is the ridgeless reduced
+linear attention.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import pydantic
+from matplotlib.figure import Figure
+
+from iclab.baselines.bayes import DMMSE
+from iclab.contract import Experiment, RunContext
+from iclab.evaluate.risk import mc_risk
+from iclab.experiments.lu2024.transformer_claims import fig6_claims
+from iclab.experiments.lu2024.transformer_common import ARCHITECTURES, EarlyStoppingFields
+from iclab.experiments.registry import register
+from iclab.figures import experiment_points, label_axes, legend, subplots, theory_line
+from iclab.fit.transformer_study import as_float32, fit_transformer_ensemble
+from iclab.tasks.regression import InContextRegression
+from iclab.theory.asymptotic import g_task
+from iclab.validation import NonEmptyList, PositiveOrInf
+
+
+class Fig6Settings(EarlyStoppingFields):
+    """Settings of ``lu2024.fig6``."""
+
+    d: int = pydantic.Field(20, ge=1, le=4096)
+    kappas: NonEmptyList[PositiveOrInf] = pydantic.Field(
+        default_factory=lambda: [0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0])
+    alpha: float = pydantic.Field(1.0, gt=0, le=1000)
+    tau: float = pydantic.Field(10.0, gt=0, le=1000)
+    rho: float = pydantic.Field(0.01, ge=0, le=100)
+    architecture: Literal["linear", "softmax", "softmax2_mlp"] = pydantic.Field(
+        "softmax2_mlp", description="one of " + ", ".join(ARCHITECTURES))
+
+    @pydantic.field_validator("kappas")
+    @classmethod
+    def _positive_kappas(cls, v: list[float]) -> list[float]:
+        if len(v) < 3 or any(not (0 < k <= 1e6) for k in v):
+            raise ValueError("kappas must list at least 3 values in (0, 1e6]")
+        return v
+
+
+@register
+class LuFigure6(Experiment[Fig6Settings]):
+    name = "lu2024.fig6"
+    title = "Task-diversity transition in a transformer: g_task vs kappa, with dMMSE and theory"
+    paper = "Lu, Letey, Zavatone-Veth, Maiti & Pehlevan 2024 (arXiv 2405.11751), Fig. 6"
+    Settings = Fig6Settings
+    needs_gpu_for_full = True
+    version = "2"
+    variants = {
+        "quick": {"d": 6, "kappas": [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0], "steps": 4000,
+                  "batch": 64, "lr": 3e-3, "schedule": "cosine", "warmup": 0.05,
+                  "seeds": 3, "test_prompts": 4000, "eval_every": 100, "patience": 8},
+        "full": {"d": 40, "kappas": [0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0]},
+    }
+    smoke_overrides = {"d": 3, "kappas": [0.5, 2.0, 8.0], "steps": 30, "seeds": 2,
+                       "test_prompts": 200, "val_prompts": 100, "eval_every": 10}
+    claims = fig6_claims()
+
+    def points(self, s: Fig6Settings) -> list[dict[str, Any]]:
+        return [{"d": s.d, "arch": s.architecture}]
+
+    def trials(self, s: Fig6Settings, point: dict[str, Any]) -> int:
+        return 1
+
+    def run_point(self, s: Fig6Settings, point: dict[str, Any], trial: int,
+                  ctx: RunContext) -> list[dict[str, Any]]:
+        d = s.d
+        ell = max(1, round(s.alpha * d))
+        gen = ctx.generator()
+        members = [(kappa, seed) for kappa in s.kappas for seed in range(s.seeds)]
+        tasks, pools, datasets, vals = [], [], [], []
+        for kappa, _ in members:
+            task = InContextRegression(d=d, context_len=ell, rho=s.rho,
+                                       k=max(1, round(kappa * d)), task_norm="gaussian",
+                                       balanced=False)
+            pool = task.draw_pool(gen)
+            tasks.append(task)
+            pools.append(pool)
+            datasets.append(task.sample(max(1, round(s.tau * d * d)), gen, kind="pretrain",
+                                        pool=pool))
+            # held out, from the pretraining distribution (pool tasks, fresh contexts)
+            vals.append(task.sample(s.val_prompts, gen, kind="pretrain", pool=pool))
+        fitted = fit_transformer_ensemble(
+            ARCHITECTURES[point["arch"]](d), len(members), s.recipe(), device=ctx.device,
+            init_generator=ctx.generator(1), batch_generator=ctx.generator(2),
+            train_sets=datasets, validation=vals)
+        report = fitted.report
+        assert report is not None
+        rows = []
+        for m, ((kappa, seed), task, pool) in enumerate(zip(members, tasks, pools,
+                                                            strict=True)):
+            errs: dict[str, float] = {}
+            for kind in ("icl", "idg"):
+                test = task.sample(s.test_prompts, gen, kind=kind, pool=pool)
+                pred = fitted.model.predict(as_float32(test))[m].double().detach()
+                errs[f"e_{kind}"] = float(((pred - test.y_q) ** 2).mean())
+                errs[f"dmmse_{kind}"] = float(mc_risk(DMMSE(pool, s.rho), test)[0])
+            common = {"kappa": kappa, "k": pool.shape[0], "trial": seed}
+            rows.append({**common, "method": "transformer", "e_icl": errs["e_icl"],
+                         "e_idg": errs["e_idg"], "g_task": errs["e_icl"] - errs["e_idg"],
+                         "val_error": float(report.val_error[m]),
+                         "stop_step": int(report.steps[m]),
+                         "converged": bool(report.converged[m])})
+            rows.append({**common, "method": "dmmse", "e_icl": errs["dmmse_icl"],
+                         "e_idg": errs["dmmse_idg"],
+                         "g_task": errs["dmmse_icl"] - errs["dmmse_idg"]})
+        return rows
+
+    def theory(self, s: Fig6Settings) -> pd.DataFrame:
+        kappa = np.geomspace(min(s.kappas), max(s.kappas), 200)
+        return pd.DataFrame({"kappa": kappa, "g_task": g_task(s.tau, s.alpha, kappa, s.rho),
+                             "curve": "linear attention theory (ridgeless)"})
+
+    def plot(self, s: Fig6Settings, results: pd.DataFrame,
+             theory: pd.DataFrame | None) -> Figure:
+        fig, axes = subplots(width=4.0, height=3.0)
+        ax = axes[0, 0]
+        for method, color, marker in (("transformer", "C0", "o"), ("dmmse", "C3", "s")):
+            experiment_points(ax, results[results.method == method], "kappa", "g_task",
+                              color=color, label=method, marker=marker)
+        if theory is not None:
+            theory_line(ax, theory.kappa, theory.g_task, color="k", label="linear theory")
+        ax.set_xscale("log")
+        ax.set_title(rf"$d={s.d}$, $\alpha={s.alpha:g}$, $\tau={s.tau:g}$")
+        label_axes(ax, "kappa", "g_task")
+        legend(ax)
+        return fig
+
+

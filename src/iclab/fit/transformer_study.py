@@ -1,0 +1,165 @@
+r"""Train an ensemble of one transformer architecture on in-context regression: the pipeline
+shared by the trained-transformer experiments (Lu et al. 2024 Figs. 5–6; the transformer
+analogue of Shi et al. 2024).
+
+:func:`fit_transformer_ensemble` builds ``M`` members of one
+:class:`~iclab.models.transformer.TransformerConfig` and trains them together with one
+:class:`Recipe`:
+
+- ``"adamw"`` — minibatch AdamW for ``adamw.steps`` steps; with a validation set, stopped
+  early when every member's validation error has stopped improving;
+- ``"lbfgs"`` — full-batch L-BFGS on each member's fixed training set, to the
+  interpolation/stationarity criterion, or stopped early on the validation set;
+- ``"adamw_lbfgs"`` — AdamW first (``adamw.steps`` steps, no early stopping: it only moves
+  the members off the flat region around their initialisation), then L-BFGS as above.
+
+The training data are either a fixed set per member (``train_sets``, ``P_m`` prompts each;
+minibatches drawn with replacement) or prompts drawn afresh every step (``sample``,
+AdamW only). The trained ensemble is a :class:`~iclab.models.base.Predictor`: score it with
+:func:`iclab.evaluate.risk.mc_risk`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import torch
+
+from iclab.fit.transformer_lbfgs import train_lbfgs
+from iclab.fit.transformer_training import (
+    Batch,
+    FitReport,
+    FixedDataset,
+    TrainSettings,
+    single_thread_if_tiny,
+    train,
+    train_early_stopping,
+)
+from iclab.models.transformer import EnsembleTransformer, TransformerConfig, prompt_tokens
+from iclab.tasks.prompts import Prompts
+from iclab.validation import check_choice, check_int, check_positive
+
+RECIPES: tuple[str, ...] = ("adamw", "lbfgs", "adamw_lbfgs")
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """How an ensemble is trained (see the module docstring).
+
+    Attributes:
+        optimizer: ``"adamw"``, ``"lbfgs"`` or ``"adamw_lbfgs"``.
+        adamw: AdamW's steps, batch, learning rate and schedule.
+        max_iter: L-BFGS iterations (the most).
+        loss_tol, grad_tol: L-BFGS's criterion without validation: a member has converged
+            when its training MSE is ``<= loss_tol`` or its gradient norm ``<= grad_tol``.
+        eval_every: AdamW steps between validation checks (L-BFGS checks every 25).
+        patience, min_delta: early stopping: a member has reached its plateau after
+            ``patience`` checks without a relative fall of its validation MSE by more than
+            ``min_delta``.
+        init_scale: every initial parameter is multiplied by this (1: the default
+            ``nn.Linear``-style initialisation).
+    """
+
+    optimizer: str = "adamw"
+    adamw: TrainSettings = dataclasses.field(default_factory=TrainSettings)
+    max_iter: int = 1000
+    loss_tol: float = 1e-4
+    grad_tol: float = 1e-4
+    eval_every: int = 100
+    patience: int = 10
+    min_delta: float = 1e-3
+    init_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_choice("optimizer", self.optimizer, RECIPES)
+        check_int("max_iter", self.max_iter)
+        check_int("eval_every", self.eval_every)
+        check_int("patience", self.patience)
+        check_positive("init_scale", self.init_scale)
+
+
+@dataclasses.dataclass(frozen=True)
+class FittedEnsemble:
+    """A trained ensemble, its training data (``None`` when sampled online) and the
+    trainer's per-member report (``None`` for AdamW without validation, which has no
+    criterion)."""
+
+    model: EnsembleTransformer
+    data: FixedDataset | None
+    report: FitReport | None
+
+
+def as_float32(prompts: Prompts) -> Prompts:
+    """The same prompts in float32 (the precision every transformer trains in)."""
+    return Prompts(*(None if t is None else t.float()
+                     for t in (prompts.X, prompts.y, prompts.x_q, prompts.y_q, prompts.w)))
+
+
+def _validation_batch(validation: Prompts | list[Prompts], cfg: TransformerConfig) -> Batch:
+    """Tokens and targets of a validation set shared by the members (``[B, ...]``) or one per
+    member (``[M, B, ...]``)."""
+    if isinstance(validation, Prompts):
+        val = as_float32(validation)
+        return prompt_tokens(val, cfg.token_format), val.y_q
+    data = FixedDataset([as_float32(p) for p in validation], cfg.token_format)
+    return data.tokens, data.targets
+
+
+def fit_transformer_ensemble(
+    cfg: TransformerConfig, members: int, recipe: Recipe, *, device: torch.device,
+    init_generator: torch.Generator, batch_generator: torch.Generator,
+    train_sets: list[Prompts] | None = None, sample: Callable[[int], Prompts] | None = None,
+    validation: Prompts | list[Prompts] | None = None,
+) -> FittedEnsemble:
+    """Initialise ``members`` transformers of ``cfg`` from ``init_generator`` and train them.
+
+    Args:
+        train_sets: one fixed training set per member (required by L-BFGS); or
+        sample: ``batch -> Prompts``, fresh prompts every AdamW step (``members · batch`` of
+            them, member ``m`` gets rows ``[m·batch, (m+1)·batch)``).
+        batch_generator: draws the minibatches from ``train_sets``.
+        validation: held-out prompts shared by the members, or one set per member; turns on
+            early stopping.
+    """
+    if (train_sets is None) == (sample is None):
+        raise ValueError("give exactly one of train_sets and sample")
+    if train_sets is not None and len(train_sets) != members:
+        raise ValueError(f"train_sets has {len(train_sets)} sets for {members} members")
+    if train_sets is None and recipe.optimizer != "adamw":
+        raise ValueError(f"optimizer {recipe.optimizer!r} needs fixed train_sets")
+    model = EnsembleTransformer(cfg, members, generator=init_generator).to(device)
+    if recipe.init_scale != 1.0:
+        with torch.no_grad():
+            for p in model.parameters():
+                p.mul_(recipe.init_scale)
+    data = None if train_sets is None else FixedDataset([as_float32(p) for p in train_sets],
+                                                         cfg.token_format)
+    settings = recipe.adamw
+
+    def next_batch(_: int) -> Batch:
+        if data is not None:
+            return data.minibatch(settings.batch, batch_generator)
+        assert sample is not None
+        p = as_float32(sample(settings.batch * members))
+        tokens = prompt_tokens(p, cfg.token_format)
+        return (tokens.view(members, settings.batch, *tokens.shape[1:]),
+                p.y_q.view(members, settings.batch))
+
+    val = None if validation is None else _validation_batch(validation, cfg)
+    report: FitReport | None = None
+    with single_thread_if_tiny(device, cfg.width):
+        if recipe.optimizer == "adamw_lbfgs" or (recipe.optimizer == "adamw" and val is None):
+            train(model, next_batch, settings)
+        elif recipe.optimizer == "adamw":
+            assert val is not None
+            report = train_early_stopping(model, next_batch, settings, val,
+                                          eval_every=recipe.eval_every,
+                                          patience=recipe.patience, min_delta=recipe.min_delta)
+        if recipe.optimizer != "adamw":
+            assert data is not None
+            report = train_lbfgs(model, data, max_iter=recipe.max_iter,
+                                 loss_tol=recipe.loss_tol, grad_tol=recipe.grad_tol,
+                                 validation=val, patience=recipe.patience,
+                                 min_delta=recipe.min_delta)
+    return FittedEnsemble(model, data, report)
