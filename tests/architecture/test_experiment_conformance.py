@@ -30,10 +30,16 @@ def test_module_is_named_as_the_experiment(name: str) -> None:
 
 
 def _settings_parameter(cls: type) -> object:
+    """The nearest concrete settings type the class (or a generic base of it) is
+    parametrised with, e.g. ``Fig1Settings`` in ``class Fig1(Experiment[Fig1Settings])`` or
+    in ``class Fig(PaperExperiment[FigSettings])``."""
     for klass in cls.__mro__:
         for base in getattr(klass, "__orig_bases__", ()):
-            if typing.get_origin(base) is Experiment:
-                return typing.get_args(base)[0]
+            origin = typing.get_origin(base)
+            if isinstance(origin, type) and issubclass(origin, Experiment):
+                for arg in typing.get_args(base):
+                    if isinstance(arg, type) and issubclass(arg, ExperimentSettings):
+                        return arg
     return None
 
 
@@ -56,7 +62,9 @@ def test_variants_validate_and_grid_is_well_formed(name: str) -> None:
         assert isinstance(settings, cls.Settings), (name, variant)
     quick = exp.make_settings("quick")
     points = exp.points(quick)
-    assert points and all(isinstance(p, dict) for p in points), name
+    # a study that needs the user's own resources (local LLM checkpoints) may plan nothing
+    assert points or not cls.in_demo, name
+    assert all(isinstance(p, dict) for p in points), name
     json.dumps(points)
     assert all(exp.trials(quick, p) >= 1 for p in points), name
 

@@ -37,6 +37,7 @@ def _rows(p: Prompts, index: torch.Tensor) -> Prompts:
 
 
 def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
+    a, b = a.detach(), b.detach()
     tol = 1e-4 if a.dtype == torch.float32 else 1e-9
     return torch.allclose(a, b, rtol=tol, atol=tol * (1 + float(b.abs().max())))
 
