@@ -69,8 +69,9 @@ def stored_results(experiment: str, store: str | Path | None = None,
     :data:`iclab.engine.store.DEFAULT_STORE_PATH`. ``variant`` keeps only that variant's
     rows. An empty frame when nothing is stored. The same table ``iclab export`` writes.
     """
+    from iclab.engine.defaults import DEFAULT_STORE_PATH
     from iclab.engine.export import stored_frame as _frame
-    from iclab.engine.store import DEFAULT_STORE_PATH, Store
+    from iclab.engine.store import Store
 
     store = DEFAULT_STORE_PATH if store is None else store
     db = store if not isinstance(store, str | Path) else Store(store)

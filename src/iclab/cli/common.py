@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from iclab.engine.store import DEFAULT_STORE_PATH
+from iclab.engine.defaults import DEFAULT_STORE_PATH
 from iclab.errors import ParameterError
 
 StoreOpt = Annotated[Path, typer.Option("--store", help="SQLite result store.")]

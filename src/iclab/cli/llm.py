@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from iclab._cli_errors import one_line_errors as _one_line_errors
-from iclab.engine.store import DEFAULT_STORE_PATH
+from iclab.engine.defaults import DEFAULT_STORE_PATH
 from iclab.errors import ParameterError
 
 EXPERIMENT = "llm.noise_sensitivity"

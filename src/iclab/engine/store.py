@@ -22,12 +22,12 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
+from iclab.engine.defaults import DEFAULT_STORE_PATH
 from iclab.errors import StoreError
 from iclab.seeding import canonical_json
 from iclab.validation import check_writable_file
 
-DEFAULT_STORE_PATH = Path("results") / "iclab.sqlite"
-"""Where results are stored unless told otherwise (``--store``, ``store=``)."""
+__all__ = ["DEFAULT_STORE_PATH", "SCHEMA", "Store", "UnitRecord", "records_to_frame"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _QUICK_CHECK_BYTES = 64 * 2**20

@@ -18,7 +18,8 @@ LINESTYLES = {"base": "-", "chat": "--"}
 
 def plot_noise_sensitivity(results: pd.DataFrame, metric: str = "accuracy") -> Any:
     """Draw the study's figure from its result rows (columns as in
-    :class:`iclab.experiments.llm.NoiseSensitivity`); returns a matplotlib ``Figure``."""
+    :class:`iclab.experiments.llm.noise_sensitivity.NoiseSensitivity`); returns a matplotlib
+    ``Figure``."""
     if results.empty:
         fig, axes = subplots()
         axes[0, 0].set_title("no results")
