@@ -7,9 +7,11 @@ import math
 import pytest
 import torch
 
+from iclab.errors import ParameterError
 from iclab.evaluate.finite_d_mc import exact_gamma_error, monte_carlo_error, tensor_pool_moments
 from iclab.evaluate.lu_errors import exact_errors
 from iclab.fit.gamma_trials import fit_trial
+from iclab.models.reduced import ReducedLinearAttention, hz_features
 from iclab.tasks.regression import InContextRegression, draw_tasks
 from iclab.theory.asymptotic import e_icl, e_idg
 from iclab.theory.finite_d import exact_error, isotropic_moments, pool_moments
@@ -100,3 +102,21 @@ def test_lu_finite_d_simulation_approaches_theory() -> None:
         assert devs[0] > devs[1] > devs[2], (key, devs)
         assert devs[2] < 0.10, (key, devs)
     assert not math.isnan(dev["e_icl"][0])
+
+
+def test_lu_reduced_predictor_is_the_hz_inner_product() -> None:
+    """ReducedLinearAttention predicts <Γ, H_Z> (H_Z built by hz_features, an independent
+    route) as [1, B] in the prompts' dtype; a Γ that is not [d, d+1] is refused."""
+    d, ell = 4, 7
+    g = _gen(5)
+    gamma = torch.randn(d, d + 1, generator=g, dtype=torch.float64)
+    p = InContextRegression(d=d, context_len=ell, rho=0.1).sample(9, g)
+    model = ReducedLinearAttention(gamma)
+    out = model.predict(p)
+    assert model.members == 1 and out.shape == (1, 9)
+    ref = (hz_features(p) * gamma).sum((-2, -1))
+    torch.testing.assert_close(out[0], ref, rtol=1e-12, atol=1e-12)
+    p32 = p.replace(X=p.X.float(), y=p.y.float(), x_q=p.x_q.float(), y_q=p.y_q.float())
+    assert model.predict(p32).dtype == torch.float32
+    with pytest.raises(ParameterError, match="gamma"):
+        ReducedLinearAttention(torch.zeros(d, d))
