@@ -94,3 +94,17 @@ def test_every_folder_says_what_it_is_for() -> None:
     missing = [str(p.relative_to(SRC)) for p in sorted(SRC.rglob("__init__.py"))
                if not (ast.get_docstring(ast.parse(p.read_text())) or "").strip()]
     assert not missing, f"packages without a docstring: {missing}"
+
+
+def test_looking_one_experiment_up_imports_only_its_module() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom iclab.experiments.registry import get_experiment\n"
+            "assert get_experiment('lu2024.fig4').name == 'lu2024.fig4'\n"
+            "print(sorted(m for m in sys.modules if m.startswith('iclab.experiments.')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    loaded = done.stdout
+    assert "iclab.experiments.lu2024.fig4" in loaded
+    assert "iclab.experiments.li2024" not in loaded and "fig5" not in loaded, loaded

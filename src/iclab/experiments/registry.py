@@ -53,11 +53,28 @@ def all_experiments() -> dict[str, type[Experiment]]:
     return dict(sorted(_REGISTRY.items()))
 
 
+def _import_own_module(name: str) -> None:
+    """Import ``iclab.experiments.<name>``, the module an experiment named ``name`` lives in
+    (``lu2024.fig4`` → ``iclab.experiments.lu2024.fig4``), if there is one: looking one
+    experiment up then imports one figure's module, not all of them."""
+    parts = name.split(".")
+    if not all(p.isidentifier() and not p.startswith("_") for p in parts):
+        return
+    try:
+        importlib.import_module(f"{_PACKAGE}.{name}")
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith(_PACKAGE):
+            raise
+
+
 def get_experiment(name: str) -> Experiment:
     """An instance of the experiment registered as ``name``.
 
     Raises :class:`UnknownExperimentError` listing the known names.
     """
+    _import_own_module(name)
+    if name in _REGISTRY:
+        return _REGISTRY[name]()
     experiments = all_experiments()
     if name not in experiments:
         raise UnknownExperimentError(name, list(experiments))
