@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from iclab.errors import ParameterError
-from iclab.models.lsa import LowRankLSAEnsemble, ensemble_tokens, lsa_forward, split_ensemble
+from iclab.evaluate.tokens import per_member_tokens
+from iclab.models.lsa import LowRankLSAEnsemble, TrainedLSA, lsa_forward
 from iclab.models.parity_heads import ParityHeadsEnsemble
 from iclab.tasks.parity import SparseParityTask, pair_features
 from iclab.tasks.spectral_regression import SpectralRegressionTask, random_orthogonal
@@ -25,10 +26,9 @@ def _lsa_setup(seed: int = 0):
 
 def test_shi_lsa_fast_prediction_equals_literal_formula() -> None:
     g, task, ens, params = _lsa_setup()
-    prompts = split_ensemble(task.sample(2 * 7, g, dtype=torch.float64), 2)
-    pred = ens.predict(params, prompts)                                # [M, B]
+    tokens = per_member_tokens(task.sample(2 * 7, g, dtype=torch.float64), 2)  # [S, B, ...]
+    pred = ens.predict(params, tokens)                                 # [M, B]
     w_kq = ens.w_kq(params)
-    tokens = ensemble_tokens(prompts)                                  # [S, B, n+1, d+1]
     for i, s in enumerate(ens.member_seeds):
         full = lsa_forward(tokens[s], params["pv"][i], w_kq[i], rho=12.0)
         torch.testing.assert_close(pred[i], full[:, -1, -1])
@@ -41,19 +41,20 @@ def test_shi_lsa_rank_mask_and_gamma_reduction() -> None:
     assert torch.linalg.matrix_rank(ens.w_kq(full)).tolist() == ens.member_ranks
     # with w21 blocks at zero (the init), ŷ = x_q^T Γ (1/n) Σ y_i x_i (docs/shi2024.md)
     params["pv"][:, -1, :-1] = 0.0
-    prompts = split_ensemble(task.sample(5, g, dtype=torch.float64), 1)
-    c = torch.einsum("sbn,sbnd->sbd", prompts.y, prompts.X) / 12
-    reduced = torch.einsum("sbd,mde,sbe->mb", prompts.x_q, ens.gamma(params), c)
-    torch.testing.assert_close(ens.predict(params, prompts), reduced)
+    prompts = task.sample(5, g, dtype=torch.float64)
+    c = torch.einsum("bn,bnd->bd", prompts.y, prompts.X) / 12
+    reduced = torch.einsum("bd,mde,be->mb", prompts.x_q, ens.gamma(params), c)
+    torch.testing.assert_close(TrainedLSA(ens, params).predict(prompts), reduced)
 
 
 def test_shi_lsa_scale_symmetry() -> None:
     # scale symmetry: (W^{KQ}, w^{PV}_22) -> (W^{KQ}/c, c w^{PV}_22) leaves ŷ unchanged (w21=0)
     g, task, ens, params = _lsa_setup(2)
     params["pv"][:, -1, :-1] = 0.0
-    prompts = split_ensemble(task.sample(6, g, dtype=torch.float64), 1)
+    prompts = task.sample(6, g, dtype=torch.float64)
     scaled = dict(params, a=params["a"] / 3.0, pv=params["pv"] * 3.0)
-    torch.testing.assert_close(ens.predict(params, prompts), ens.predict(scaled, prompts))
+    torch.testing.assert_close(TrainedLSA(ens, params).predict(prompts),
+                               TrainedLSA(ens, scaled).predict(prompts))
 
 
 def test_shi_lsa_bad_rank() -> None:

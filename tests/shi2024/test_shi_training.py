@@ -17,7 +17,7 @@ from iclab.claims import slope
 from iclab.evaluate.noisy_prompts import accuracy_by_pair, noisy_prompt_risks
 from iclab.fit.lsa_training import train_lsa_ensemble
 from iclab.fit.parity_training import train_parity_heads
-from iclab.models.lsa import LowRankLSAEnsemble, TrainedLSA, split_ensemble
+from iclab.models.lsa import LowRankLSAEnsemble, TrainedLSA
 from iclab.models.parity_heads import ParityHeadsEnsemble, TrainedParityHeads
 from iclab.tasks.corruptions import add_label_noise
 from iclab.tasks.parity import SparseParityTask
@@ -51,7 +51,7 @@ def lsa():
 def _errors(ens, params, task, g, n_test, w=None, sigma2=0.0) -> np.ndarray:
     """Per-prompt squared errors [M, n_test] on common test prompts (float64)."""
     prompts = add_label_noise(task.sample(n_test, g, w=w), sigma2, g)
-    pred = ens.predict(params, split_ensemble(prompts, 1))
+    pred = TrainedLSA(ens, params).predict(prompts)
     return (pred - prompts.y_q).double().pow(2).numpy()
 
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import torch
 
+from iclab.evaluate.tokens import per_member_tokens
 from iclab.fit.ensemble import EnsembleTrainResult, cosine_schedule, train_ensemble
-from iclab.models.lsa import LowRankLSAEnsemble, Params, prompt_statistics, split_ensemble
+from iclab.models.lsa import LowRankLSAEnsemble, Params, token_statistics
 from iclab.tasks.spectral_regression import SpectralRegressionTask
 from iclab.validation import check_int
 
@@ -42,9 +43,9 @@ def train_lsa_ensemble(
     n_ranks, seeds = len(ensemble.ranks), ensemble.seeds
 
     def sample(_: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        prompts = split_ensemble(task.sample(seeds * batch, generator, dtype=dtype), seeds)
-        gram, query = prompt_statistics(prompts)
-        return gram, query, prompts.y_q
+        prompts = task.sample(seeds * batch, generator, dtype=dtype)
+        gram, query = token_statistics(per_member_tokens(prompts, seeds))
+        return gram, query, prompts.y_q.view(seeds, batch)
 
     def loss(p: Params, data: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
         gram, query, y_q = data

@@ -65,31 +65,15 @@ def lsa_predict(tokens: torch.Tensor, pv_last_row: torch.Tensor, w_kq: torch.Ten
     return torch.einsum("mi,mbi->mb", pv_last_row, mixed) / rho
 
 
-def ensemble_tokens(prompts: Prompts) -> torch.Tensor:
-    """Tokens ``[x_i; y_i]`` and ``[x_q; 0]`` for prompts with any leading batch dims.
-
-    ``X [..., n, d]`` -> ``Z = E^T`` ``[..., n+1, d+1]`` (:meth:`Prompts.tokens` for ``[M, B]``).
-    """
-    ctx = torch.cat([prompts.X, prompts.y.unsqueeze(-1)], dim=-1)
-    query = torch.cat([prompts.x_q, torch.zeros_like(prompts.y_q).unsqueeze(-1)], dim=-1)
-    return torch.cat([ctx, query.unsqueeze(-2)], dim=-2)
-
-
-def split_ensemble(prompts: Prompts, m: int) -> Prompts:
-    """Reshape a batch of ``m * B`` prompts into ``[m, B, ...]`` fields (model ``i`` gets row i)."""
-    def _r(t: torch.Tensor | None) -> torch.Tensor | None:
-        return None if t is None else t.reshape(m, -1, *t.shape[1:])
-
-    return Prompts(*(_r(t) for t in dataclasses.astuple(prompts)))
-
-
-def prompt_statistics(prompts: Prompts) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(E E^T, z_q)``: the Gram matrix ``[..., d+1, d+1]`` and query token ``[..., d+1]``.
+def token_statistics(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(E E^T, z_q)`` from tokens ``Z = E^T`` ``[..., N+1, d+1]``: the Gram matrix
+    ``Z^T Z`` ``[..., d+1, d+1]`` and the query token ``[..., d+1]``.
 
     The LSA prediction depends on a prompt only through these (query column included).
+    Tokens are ``[x_i; y_i]`` and ``[x_q; 0]`` (:meth:`iclab.tasks.prompts.Prompts.tokens`;
+    per seed: :func:`iclab.evaluate.tokens.per_member_tokens`).
     """
-    z = ensemble_tokens(prompts)
-    return z.transpose(-1, -2) @ z, z[..., -1, :]
+    return tokens.transpose(-1, -2) @ tokens, tokens[..., -1, :]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,11 +160,12 @@ class LowRankLSAEnsemble:
         t = torch.einsum("sbij,rsbj->rsbi", gram, k)
         return torch.einsum("rsi,rsbi->rsb", u, t).reshape(self.size, -1) / rho
 
-    def predict(self, params: Params, prompts: Prompts, rho: float | None = None) -> torch.Tensor:
-        """``ŷ`` ``[M, B]`` for prompts ``[S, B, ...]`` (one block per seed; ``S = 1`` means
-        every model sees the same prompts). ``ρ`` defaults to the context length."""
-        rho = float(prompts.X.shape[-2]) if rho is None else rho
-        gram, query = prompt_statistics(prompts)
+    def predict(self, params: Params, tokens: torch.Tensor,
+                rho: float | None = None) -> torch.Tensor:
+        """``ŷ`` ``[M, B]`` for tokens ``[S, B, N+1, d+1]`` (one block per seed; ``S = 1``
+        means every model sees the same prompts). ``ρ`` defaults to the context length N."""
+        rho = float(tokens.shape[-2] - 1) if rho is None else rho
+        gram, query = token_statistics(tokens)
         if gram.shape[0] != self.seeds:
             gram = gram.expand(self.seeds, *gram.shape[1:])
             query = query.expand(self.seeds, *query.shape[1:])
@@ -215,4 +200,4 @@ class TrainedLSA:
 
     def predict(self, prompts: Prompts) -> torch.Tensor:
         """``ŷ`` ``[M, B]`` for prompts ``[B, ...]`` (every model sees the same prompts)."""
-        return self.ensemble.predict(self.params, split_ensemble(prompts, 1))
+        return self.ensemble.predict(self.params, prompts.tokens().unsqueeze(0))
