@@ -153,9 +153,10 @@ def mean_interval(values: Sequence[float] | np.ndarray, level: float = LEVEL
                   ) -> tuple[float, float, int]:
     """``(mean, half-width, n)`` of the Student-t interval of the mean of finite ``values``.
 
-    The half-width is ``t_{(1+level)/2, n-1} · s / sqrt(n)``; NaN when n < 2.
+    The half-width is ``t_{(1+level)/2, n-1} · s / sqrt(n)``; NaN when n < 2. (The t
+    quantile comes from ``scipy.special.stdtrit``, which spares importing ``scipy.stats``.)
     """
-    from scipy import stats
+    from scipy.special import stdtrit
 
     x = np.asarray(values, dtype=float).ravel()
     x = x[np.isfinite(x)]
@@ -165,7 +166,7 @@ def mean_interval(values: Sequence[float] | np.ndarray, level: float = LEVEL
     mean = float(x.mean())
     if n < 2:
         return mean, math.nan, n
-    half = float(stats.t.ppf(0.5 + level / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
+    half = float(stdtrit(n - 1, 0.5 + level / 2) * x.std(ddof=1) / math.sqrt(n))
     return mean, half, n
 
 
