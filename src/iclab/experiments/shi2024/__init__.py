@@ -10,7 +10,9 @@ toolkit's choice — the paper does not give its simulation settings):
 * ``fig_parity_coverage`` — ``shi2024.fig_parity_coverage``: per-pair accuracy of ``m``-head
   models vs pair importance (the toolkit's sparse-parity construction);
 * ``fig_parity_noise``    — ``shi2024.fig_parity_noise``: accuracy vs the fraction ``p`` of
-  flipped in-context labels per ``m``.
+  flipped in-context labels per ``m``;
+* ``fig_transformer_noise`` — ``shi2024.fig_transformer_noise``: transformers of several sizes,
+  error vs test label noise (docs/transformers.md).
 
 Shared declarations: ``common`` (settings, quick variants, the two experiment bases and how
 each point builds and trains its ensemble) and ``claims`` (the claims' checks and thresholds).
