@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from iclab.engine import Store
-from iclab.llm.cli import llm_app
+from iclab.cli.llm import llm_app
 from iclab.llm.loading import clear_model_cache
 
 runner = CliRunner()
