@@ -61,11 +61,12 @@ class LuFigure6(Experiment[Fig6Settings]):
     paper = "Lu, Letey, Zavatone-Veth, Maiti & Pehlevan 2024 (arXiv 2405.11751), Fig. 6"
     Settings = Fig6Settings
     needs_gpu_for_full = True
-    version = "2"
+    version = "3"
     variants = {
-        "quick": {"d": 6, "kappas": [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0], "steps": 4000,
-                  "batch": 64, "lr": 3e-3, "schedule": "cosine", "warmup": 0.05,
-                  "seeds": 3, "test_prompts": 4000, "eval_every": 100, "patience": 8},
+        "quick": {"d": 6, "kappas": [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0], "tau": 40.0,
+                  "steps": 6000, "batch": 64, "lr": 1e-2, "schedule": "cosine",
+                  "warmup": 0.05, "seeds": 4, "test_prompts": 4000, "eval_every": 100,
+                  "patience": 15},
         "full": {"d": 40, "kappas": [0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0]},
     }
     smoke_overrides = {"d": 3, "kappas": [0.5, 2.0, 8.0], "steps": 30, "seeds": 2,

@@ -68,6 +68,8 @@ class NoiseSettings(EarlyStoppingFields):
                                    description="training prompts per member (lbfgs)")
     max_iter: int = pydantic.Field(2000, ge=1, le=1_000_000,
                                    description="L-BFGS iterations (the most)")
+    init_scale: float = pydantic.Field(1.0, gt=0, le=100, description=(
+        "every initial weight is multiplied by this (1: the nn.Linear-style default)"))
     test_noise: NonEmptyList[NonNegativeFloat] = pydantic.Field(
         default_factory=lambda: [0.0, 0.25, 0.5, 1.0, 2.0],
         description="variance of noise added to in-context labels at test")
@@ -167,11 +169,12 @@ class ShiTransformerNoise(Experiment[NoiseSettings]):
     paper = "Shi, Wei, Xu & Liang 2024 (arXiv 2405.19592), transformer analogue"
     Settings = NoiseSettings
     needs_gpu_for_full = True
-    version = "2"
+    version = "3"
     variants = {
         "quick": {"d": 8, "attention": "linear", "sizes": [[1, 3, 1], [1, 5, 1], [1, 9, 1]],
                   "lam_important": 0.3125, "lam_other": 0.0625,
                   "optimizer": "lbfgs", "contexts": 4000, "max_iter": 1000, "patience": 8,
+                  "init_scale": 0.3,
                   "seeds": 4, "test_prompts": 4000},
         "full": {"steps": 100000, "seeds": 5},
     }
@@ -210,7 +213,7 @@ class ShiTransformerNoise(Experiment[NoiseSettings]):
         train_sets = ([task.sample(s.contexts, data_gen) for _ in range(s.seeds)]
                       if s.optimizer == "lbfgs" else None)
         fitted = fit_transformer_ensemble(
-            cfg, s.seeds, s.recipe(s.optimizer, s.max_iter), device=ctx.device,
+            cfg, s.seeds, s.recipe(s.optimizer, s.max_iter, s.init_scale), device=ctx.device,
             init_generator=ctx.generator(1), batch_generator=gen, train_sets=train_sets,
             sample=None if train_sets is not None else fresh, validation=val)
         report = fitted.report
