@@ -1,6 +1,6 @@
 """Throughput of ensemble training: M models in ONE tensor program vs a loop of M single runs.
 
-Both sides run the same code path (:func:`iclab.experiments._li2024_train.train_icl_ensemble`,
+Both sides run the same code path (:func:`iclab.fit.li_training.train_icl_ensemble`,
 i.e. :func:`iclab.fit.ensemble.train_ensemble`): the baseline calls it M times with an ensemble
 of size 1, the ensemble side once with size M. Same architecture, task, batch and steps.
 
@@ -19,7 +19,7 @@ import time
 import torch
 
 from iclab.devices import resolve_device
-from iclab.experiments._li2024_train import TrainConfig, train_icl_ensemble
+from iclab.fit.li_training import TrainConfig, train_icl_ensemble
 from iclab.tasks.gaussian_design import GaussianDesignTask
 
 
