@@ -28,7 +28,7 @@ import dataclasses
 import torch
 
 from iclab.errors import ParameterError
-from iclab.models.linear_attention import check_context, member_tokens
+from iclab.models.linear_attention import ParamsEnsemble, member_tokens
 from iclab.tasks.prompts import Prompts
 from iclab.validation import check_choice, check_int, check_positive
 
@@ -95,24 +95,13 @@ def h3_effective(params: Params) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class H3Predictor:
+class H3Predictor(ParamsEnsemble):
     """An ensemble of trained H3 models.
 
-    ``params``: ``{"wq", "wk", "wv" [M, d+1, p], "filt" [M, p, n]}``; ``context``: per-member
-    context lengths (member ``m`` reads the last ``n_m`` examples), or ``None`` for all.
-    Prompts must have the filter's length ``n`` (shorter contexts go through ``context``).
+    ``params``: ``{"wq", "wk", "wv" [M, d+1, p], "filt" [M, p, n]}``; ``context`` as in
+    :class:`~iclab.models.linear_attention.ParamsEnsemble`. Prompts must have the filter's
+    length ``n`` (shorter contexts go through ``context``).
     """
-
-    params: Params
-    context: tuple[int, ...] | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "context", check_context(self.context, self.members))
-
-    @property
-    def members(self) -> int:
-        """Ensemble size ``M``."""
-        return int(self.params["wq"].shape[0])
 
     def predict(self, prompts: Prompts) -> torch.Tensor:
         """``yhat [M, B]``: :func:`h3_predict` on every member's tokens."""

@@ -190,13 +190,11 @@ def check_context(context: Sequence[int] | None, members: int) -> tuple[int, ...
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class LinearAttentionPredictor:
-    """An ensemble of trained linear-attention models (with LoRA adapters when present).
-
-    ``params``: ``{"wq", "wk" [M, d+1, r], "wv" [M, d+1, d+1]}`` (+ ``lora_a``, ``lora_b``);
-    ``context``: per-member context lengths ``n_m`` (member ``m`` reads the last ``n_m``
-    examples of each prompt), or ``None`` for all examples.
-    """
+class ParamsEnsemble:
+    """What every parameter-dict ensemble predictor holds: ``params`` (each tensor with the
+    ensemble size ``M`` first; ``params["wq"] [M, ...]``) and ``context``, per-member context
+    lengths ``n_m`` (member ``m`` reads the last ``n_m`` examples of each prompt) or ``None``
+    for all examples."""
 
     params: Params
     context: tuple[int, ...] | None = None
@@ -208,6 +206,15 @@ class LinearAttentionPredictor:
     def members(self) -> int:
         """Ensemble size ``M``."""
         return int(self.params["wq"].shape[0])
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class LinearAttentionPredictor(ParamsEnsemble):
+    """An ensemble of trained linear-attention models (with LoRA adapters when present).
+
+    ``params``: ``{"wq", "wk" [M, d+1, r], "wv" [M, d+1, d+1]}`` (+ ``lora_a``, ``lora_b``);
+    ``context`` as in :class:`ParamsEnsemble`.
+    """
 
     def predict(self, prompts: Prompts) -> torch.Tensor:
         """``yhat [M, B]``: :func:`linear_attention_predict` on every member's tokens."""
