@@ -174,7 +174,6 @@ class ShiTransformerNoise(Experiment[NoiseSettings]):
         "quick": {"d": 8, "attention": "linear", "sizes": [[1, 3, 1], [1, 5, 1], [1, 9, 1]],
                   "lam_important": 0.3125, "lam_other": 0.0625,
                   "optimizer": "lbfgs", "contexts": 4000, "max_iter": 1000, "patience": 8,
-                  "init_scale": 0.3,
                   "seeds": 4, "test_prompts": 4000},
         "full": {"steps": 100000, "seeds": 5},
     }
