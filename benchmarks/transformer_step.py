@@ -29,8 +29,9 @@ import torch
 from torch import nn
 
 from iclab.fit.transformer_training import TrainSettings, train
-from iclab.models.transformer import EnsembleTransformer, TransformerConfig, prompt_tokens
+from iclab.models.transformer import EnsembleTransformer, TransformerConfig
 from iclab.tasks.regression import InContextRegression
+from iclab.tasks.tokens import prompt_tokens
 
 
 def _sync(device: torch.device) -> None:

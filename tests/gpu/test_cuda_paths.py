@@ -16,8 +16,9 @@ import torch
 from iclab.fit.closed_form import fit_gamma
 from iclab.fit.transformer_training import TrainSettings, train
 from iclab.models.reduced import sample_features
-from iclab.models.transformer import EnsembleTransformer, TransformerConfig, prompt_tokens
+from iclab.models.transformer import EnsembleTransformer, TransformerConfig
 from iclab.tasks.regression import InContextRegression
+from iclab.tasks.tokens import prompt_tokens
 
 pytestmark = [
     pytest.mark.gpu,

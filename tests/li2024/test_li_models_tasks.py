@@ -10,7 +10,6 @@ from iclab.errors import ParameterError
 from iclab.evaluate.paired_risk import pgd_risk_mc
 from iclab.models.h3 import h3_effective, h3_position_matrices, h3_predict, init_h3
 from iclab.models.linear_attention import (
-    context_keep_mask,
     effective_preconditioner,
     embed_preconditioner,
     init_linear_attention,
@@ -20,6 +19,7 @@ from iclab.models.linear_attention import (
 from iclab.tasks.correlated import AlignmentTask, RAGTask
 from iclab.tasks.drift import DriftTask
 from iclab.tasks.gaussian_design import GaussianDesignTask
+from iclab.tasks.tokens import context_keep_mask
 
 D, N = 4, 6
 

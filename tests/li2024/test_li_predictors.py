@@ -9,7 +9,6 @@ import torch
 from iclab.errors import ParameterError
 from iclab.evaluate.paired_risk import ensemble_risk, pgd_risk_mc
 from iclab.evaluate.risk import mc_risk
-from iclab.evaluate.tokens import per_member_tokens
 from iclab.models.base import Predictor
 from iclab.models.h3 import H3Predictor, h3_effective, init_h3
 from iclab.models.linear_attention import (
@@ -22,6 +21,7 @@ from iclab.tasks.base import Task
 from iclab.tasks.correlated import AlignmentTask, RAGTask
 from iclab.tasks.drift import DriftTask
 from iclab.tasks.gaussian_design import GaussianDesignTask
+from iclab.tasks.tokens import per_member_tokens
 
 D, N = 4, 6
 F64 = torch.float64

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from iclab.engine import Store
 from iclab.cli.llm import llm_app
+from iclab.engine import Store
 from iclab.llm.loading import clear_model_cache
 
 runner = CliRunner()

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from iclab.errors import ParameterError
-from iclab.evaluate.tokens import per_member_tokens
 from iclab.models.lsa import LowRankLSAEnsemble, TrainedLSA, lsa_forward
 from iclab.models.parity_heads import ParityHeadsEnsemble
 from iclab.tasks.parity import SparseParityTask, pair_features
 from iclab.tasks.spectral_regression import SpectralRegressionTask, random_orthogonal
+from iclab.tasks.tokens import per_member_tokens
 
 
 def _lsa_setup(seed: int = 0):

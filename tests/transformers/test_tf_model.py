@@ -25,9 +25,9 @@ from iclab.models.transformer import (
     lu_linear_attention,
     lu_softmax_block,
     lu_two_softmax_mlp,
-    prompt_tokens,
 )
 from iclab.tasks.regression import InContextRegression
+from iclab.tasks.tokens import prompt_tokens
 
 CONFIGS = [
     lu_linear_attention(3),

@@ -3,7 +3,7 @@
 One call trains ``M`` independent models (different seeds, optionally different learning rates
 and context lengths) of one architecture on one task as a single tensor program
 (:mod:`iclab.fit.ensemble`); each model draws its own batch of ``B`` fresh prompts per step
-(one ``[M * B]`` draw on the device, split by :func:`iclab.evaluate.tokens.per_member_tokens`)
+(one ``[M * B]`` draw on the device, split by :func:`iclab.tasks.tokens.per_member_tokens`)
 and minimises the mean squared query error
 
 .. math::
@@ -22,18 +22,17 @@ from typing import Literal, Protocol
 import torch
 
 from iclab.devices import torch_threads
-from iclab.evaluate.tokens import per_member_tokens
 from iclab.fit.ensemble import EnsembleTrainResult, cosine_schedule, train_ensemble
 from iclab.models.h3 import H3Predictor, h3_predict, init_h3
 from iclab.models.linear_attention import (
     LinearAttentionPredictor,
-    context_keep_mask,
     init_linear_attention,
     init_lora,
     linear_attention_predict,
 )
 from iclab.tasks.base import Task
 from iclab.tasks.prompts import Prompts
+from iclab.tasks.tokens import context_keep_mask, per_member_tokens
 from iclab.validation import check_choice, check_int
 
 Kind = Literal["linear_attention", "h3", "lora"]
@@ -105,7 +104,7 @@ def train_icl_ensemble(kind: str, task: ContextLengthTask, n: int | Sequence[int
 
     ``n`` may be a
     length-``M`` sequence of per-model context lengths
-    (:func:`~iclab.models.linear_attention.context_keep_mask`).
+    (:func:`~iclab.tasks.tokens.context_keep_mask`).
 
     ``rank``: inner dimension of ``W_q, W_k`` (linear attention) or the LoRA rank (``lora``).
     ``frozen``: the pretrained ``{"wq", "wk", "wv"}`` ``[M, ...]`` for ``kind = "lora"``.

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import torch
 
-from iclab.evaluate.tokens import per_member_tokens
 from iclab.fit.ensemble import EnsembleTrainResult, cosine_schedule, train_ensemble
 from iclab.models.lsa import LowRankLSAEnsemble, Params, token_statistics
 from iclab.tasks.spectral_regression import SpectralRegressionTask
+from iclab.tasks.tokens import per_member_tokens
 from iclab.validation import check_int
 
 

@@ -36,8 +36,9 @@ from iclab.fit.transformer_training import (
     train,
     train_early_stopping,
 )
-from iclab.models.transformer import EnsembleTransformer, TransformerConfig, prompt_tokens
+from iclab.models.transformer import EnsembleTransformer, TransformerConfig
 from iclab.tasks.prompts import Prompts
+from iclab.tasks.tokens import prompt_tokens
 from iclab.validation import check_choice, check_int, check_positive
 
 RECIPES: tuple[str, ...] = ("adamw", "lbfgs", "adamw_lbfgs")

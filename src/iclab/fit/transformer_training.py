@@ -29,8 +29,9 @@ from collections.abc import Callable
 import torch
 
 from iclab.devices import cpu_single_thread
-from iclab.models.transformer import EnsembleTransformer, TokenFormat, prompt_tokens
+from iclab.models.transformer import EnsembleTransformer
 from iclab.tasks.prompts import Prompts
+from iclab.tasks.tokens import TokenFormat, prompt_tokens
 from iclab.validation import (
     check_choice,
     check_in_range,

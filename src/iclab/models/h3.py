@@ -28,8 +28,9 @@ import dataclasses
 import torch
 
 from iclab.errors import ParameterError
-from iclab.models.linear_attention import ParamsEnsemble, member_tokens
+from iclab.models.linear_attention import ParamsEnsemble
 from iclab.tasks.prompts import Prompts
+from iclab.tasks.tokens import shared_member_tokens
 from iclab.validation import check_choice, check_int, check_positive
 
 Params = dict[str, torch.Tensor]
@@ -108,7 +109,7 @@ class H3Predictor(ParamsEnsemble):
         n = int(self.params["filt"].shape[-1])
         if prompts.n != n:
             raise ParameterError("prompts.n", prompts.n, f"{n} (the filter length)")
-        return h3_predict(self.params, member_tokens(prompts, self.members, self.context))
+        return h3_predict(self.params, shared_member_tokens(prompts, self.members, self.context))
 
     def preconditioner(self) -> torch.Tensor:
         """The mean preconditioner ``W [M, d, d]`` (:func:`h3_effective`)."""

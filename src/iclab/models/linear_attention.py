@@ -17,7 +17,7 @@ Predictors (:class:`iclab.models.base.Predictor`): :class:`LinearAttentionPredic
 parameters (LoRA adapters included); :class:`PGDPredictor` is the (weighted) one-step PGD
 predictor ``yhat = x^T W X^T (omega * y)`` that linear attention realises
 (:func:`embed_preconditioner`) and H3 realises with non-uniform ``omega``. Members of one
-ensemble may read different context lengths (:func:`context_keep_mask`).
+ensemble may read different context lengths (:func:`iclab.tasks.tokens.context_keep_mask`).
 
 LoRA (spec §3g, open point 7 — our choice): a rank-``r`` adapter on ``W_q`` only,
 ``W_q = W_q0 + A B`` with ``A [M, d+1, r]``, ``B [M, r, d+1]`` (``B = 0`` at init), while
@@ -34,6 +34,7 @@ import torch
 
 from iclab.errors import ParameterError
 from iclab.tasks.prompts import Prompts
+from iclab.tasks.tokens import context_keep_mask, shared_member_tokens
 from iclab.validation import check_choice, check_int, check_positive
 
 #: Initialisations: PyTorch's ``nn.Linear`` default, or ours with a label-reading value.
@@ -151,34 +152,6 @@ def init_lora(base: Params, rank: int, generator: torch.Generator, scale: float 
     return {"lora_a": a, "lora_b": torch.zeros(M, rank, r_q, dtype=a.dtype, device=a.device)}
 
 
-def context_keep_mask(ns: Sequence[int], dtype: torch.dtype = torch.float32,
-                      device: torch.device | str = "cpu", n_max: int | None = None) -> torch.Tensor:
-    """``[M, 1, n_max+1, 1]`` 0/1 mask keeping each member's last ``n_m`` examples and the query.
-
-    Members with different context lengths share one ensemble: the first ``n_max - n_m``
-    context tokens are zeroed. A zero token contributes nothing to linear attention (its value
-    is 0) nor to H3 (its ``k * v`` is 0), so member ``m`` sees exactly an ``n_m``-example
-    prompt (for i.i.d. examples; for a stationary drift the kept examples are the ``n_m``
-    closest to the query).
-    """
-    n_max = max(ns) if n_max is None else n_max
-    pos = torch.arange(n_max + 1, device=device)
-    start = n_max - torch.as_tensor(list(ns), device=device)
-    keep = pos[None, :] >= start[:, None]
-    return keep.to(dtype)[:, None, :, None]
-
-
-def member_tokens(prompts: Prompts, members: int,
-                  context: Sequence[int] | None = None) -> torch.Tensor:
-    """The same prompts for every member, ``[M, B, n+1, d+1]``, with member ``m`` reading only
-    the last ``context[m]`` examples (all of them when ``context`` is ``None``)."""
-    tok = prompts.tokens()
-    tokens = tok.unsqueeze(0).expand(members, *tok.shape)
-    if context is None:
-        return tokens
-    return tokens * context_keep_mask(context, tok.dtype, tok.device, prompts.n)
-
-
 def check_context(context: Sequence[int] | None, members: int) -> tuple[int, ...] | None:
     """Per-member context lengths as a tuple of ``members`` positive ints (or ``None``)."""
     if context is None:
@@ -219,7 +192,7 @@ class LinearAttentionPredictor(ParamsEnsemble):
     def predict(self, prompts: Prompts) -> torch.Tensor:
         """``yhat [M, B]``: :func:`linear_attention_predict` on every member's tokens."""
         return linear_attention_predict(self.params,
-                                        member_tokens(prompts, self.members, self.context))
+                                        shared_member_tokens(prompts, self.members, self.context))
 
     def preconditioner(self) -> torch.Tensor:
         """The effective preconditioner ``W [M, d, d]`` (:func:`effective_preconditioner`)."""

@@ -71,7 +71,7 @@ def token_statistics(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
     The LSA prediction depends on a prompt only through these (query column included).
     Tokens are ``[x_i; y_i]`` and ``[x_q; 0]`` (:meth:`iclab.tasks.prompts.Prompts.tokens`;
-    per seed: :func:`iclab.evaluate.tokens.per_member_tokens`).
+    per seed: :func:`iclab.tasks.tokens.per_member_tokens`).
     """
     return tokens.transpose(-1, -2) @ tokens, tokens[..., -1, :]
 

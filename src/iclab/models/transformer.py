@@ -37,9 +37,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from iclab.tasks.prompts import Prompts
+from iclab.tasks.tokens import TokenFormat, prompt_tokens
 from iclab.validation import check_choice, check_int
-
-TokenFormat = Literal["joint", "interleaved"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,17 +103,6 @@ def lu_two_softmax_mlp(d: int) -> TransformerConfig:
     "MLP" (no activation), post-LayerNorm, no positions."""
     return TransformerConfig(d=d, n_layers=2, n_heads=1, width=d, attention="softmax",
                              mlp="linear", norm="post")
-
-
-def prompt_tokens(prompts: Prompts, token_format: TokenFormat) -> torch.Tensor:
-    """Token sequence of a batch of prompts: ``[B, n+1, d+1]`` (joint) or ``[B, 2n+1, d+1]``."""
-    if token_format == "joint":
-        return prompts.tokens()
-    B, n, d = prompts.X.shape
-    x_tok = F.pad(prompts.X, (0, 1))                                  # [B, n, d+1]
-    y_tok = F.pad(prompts.y.unsqueeze(-1), (d, 0))                    # [B, n, d+1]
-    pairs = torch.stack([x_tok, y_tok], dim=2).reshape(B, 2 * n, d + 1)
-    return torch.cat([pairs, F.pad(prompts.x_q, (0, 1)).unsqueeze(1)], dim=1)
 
 
 class EnsembleLinear(nn.Module):
