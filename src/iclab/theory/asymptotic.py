@@ -35,7 +35,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-from scipy.optimize import elementwise
 
 from iclab.errors import ParameterError
 from iclab.theory import _formulas as F
@@ -188,6 +187,8 @@ def solve_ridge_epsilon(tau: Any, lam: Any, q: Any, kappa: Any) -> np.ndarray:
     tau, lam, q, ik = np.broadcast_arrays(tau, lam, q, ik)
     lo = lam
     hi = lam + (1.0 + q) / tau
+    from scipy.optimize import elementwise  # only the ridge root-finder needs it
+
     res = elementwise.find_root(
         F.ridge_lhs_times_eps, (lo, hi), args=(tau, lam, q, ik),
         tolerances={"xatol": 1e-300, "xrtol": 4 * np.finfo(float).eps, "fatol": 0.0,

@@ -32,7 +32,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
 from iclab.errors import ParameterError
 from iclab.theory._landscape_kernels import MinimumFinder, RowBlock
@@ -160,6 +159,8 @@ def refine_minimum_alpha(metric: str, tau: float, kappa: float, rho: float,
     i = int(np.argmin(np.abs(alphas - alpha_grid_min)))
     lo, hi = alphas[max(i - 1, 0)], alphas[min(i + 1, alphas.size - 1)]
     fun = e_icl if metric == "icl" else e_idg
+    from scipy.optimize import minimize_scalar  # imported when a minimum is polished
+
     res = minimize_scalar(lambda la: fun(tau, math.exp(la), kappa, rho),
                           bounds=(math.log(lo), math.log(hi)), method="bounded",
                           options={"xatol": 1e-10})
