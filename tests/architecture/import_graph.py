@@ -130,7 +130,8 @@ def layer_edges(edges: dict[str, set[str]]) -> dict[str, set[str]]:
 
 
 #: Small support modules every layer may use; left out of the drawing to keep it readable.
-UTILITIES = ("errors", "validation", "seeding", "devices", "__main__", "iclab")
+UTILITIES = ("errors", "validation", "seeding", "devices", "__main__", "iclab", "_version",
+             "_cli_errors", "figure_names")
 
 
 def mermaid(edges: dict[str, set[str]]) -> str:
