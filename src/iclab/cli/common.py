@@ -20,11 +20,15 @@ SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", help="Override a setting: key=value (JSON values; repeatable)."),
 ]
+QuickOpt = Annotated[bool, typer.Option("--quick", help="Laptop-size variant (default).")]
+FullOpt = Annotated[bool, typer.Option("--full", help="Paper-size variant.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="cpu or cuda[:N].")]
 VariantOpt = Annotated[str | None, typer.Option(
     "--variant", help="A named variant other than quick/full (see `iclab show NAME`).")]
 
-__all__ = ["DEFAULT_STORE_PATH", "OutOpt", "SetOpt", "StoreOpt", "VariantOpt", "check_paths",
-           "choose_variant", "claims_table", "parse_overrides", "parse_value", "validate_run"]
+__all__ = ["DEFAULT_STORE_PATH", "DeviceOpt", "FullOpt", "OutOpt", "QuickOpt", "SetOpt",
+           "StoreOpt", "VariantOpt", "check_paths", "choose_variant", "claims_table",
+           "parse_overrides", "parse_value", "validate_run"]
 
 
 def parse_value(text: str) -> Any:

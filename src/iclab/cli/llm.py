@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from iclab._cli_errors import one_line_errors as _one_line_errors
+from iclab.cli.common import DeviceOpt
 from iclab.engine.defaults import DEFAULT_STORE_PATH
 from iclab.errors import ParameterError
 
@@ -102,7 +103,7 @@ def run_command(
                                           "8,16.")] = None,
     seeds: Annotated[int | None, typer.Option("--seeds", help="Seeds per cell.")] = None,
     n_queries: Annotated[int | None, typer.Option("--n-queries")] = None,
-    device: Annotated[str, typer.Option("--device", help="cpu or cuda[:N].")] = "cpu",
+    device: DeviceOpt = "cpu",
     dtype: Annotated[str, typer.Option("--dtype", help="float32, bfloat16 or float16 "
                                        "(CUDA only).")] = "float32",
     batch_size: Annotated[int, typer.Option("--batch-size")] = 8,

@@ -14,7 +14,10 @@ from iclab._cli_errors import one_line_errors as _one_line_errors
 from iclab.cli.common import (
     DEFAULT_STORE_PATH,
     VERDICT_STYLE,
+    DeviceOpt,
+    FullOpt,
     OutOpt,
+    QuickOpt,
     SetOpt,
     StoreOpt,
     VariantOpt,
@@ -30,12 +33,12 @@ from iclab.cli.root import app, console
 @_one_line_errors
 def run_cmd(
     name: Annotated[str, typer.Argument(help="Experiment name (see `iclab list`).")],
-    quick: Annotated[bool, typer.Option("--quick", help="Laptop-size variant (default).")] = False,
-    full: Annotated[bool, typer.Option("--full", help="Paper-size variant.")] = False,
+    quick: QuickOpt = False,
+    full: FullOpt = False,
     variant_name: VariantOpt = None,
     set_: SetOpt = None,
     store: StoreOpt = DEFAULT_STORE_PATH,
-    device: Annotated[str, typer.Option(help="cpu or cuda[:N].")] = "cpu",
+    device: DeviceOpt = "cpu",
     workers: Annotated[int, typer.Option(help="Processes for --executor process/ray.")] = 1,
     executor: Annotated[str, typer.Option(help="local, process or ray.")] = "",
     address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
@@ -82,12 +85,12 @@ def run_cmd(
 def check_cmd(
     names: Annotated[list[str] | None, typer.Argument(
         help="Experiments to check (default: every registered one).")] = None,
-    quick: Annotated[bool, typer.Option("--quick", help="Laptop-size variant (default).")] = False,
-    full: Annotated[bool, typer.Option("--full", help="Paper-size variant.")] = False,
+    quick: QuickOpt = False,
+    full: FullOpt = False,
     variant_name: VariantOpt = None,
     set_: SetOpt = None,
     store: StoreOpt = DEFAULT_STORE_PATH,
-    device: Annotated[str, typer.Option(help="cpu or cuda[:N].")] = "cpu",
+    device: DeviceOpt = "cpu",
     workers: Annotated[int, typer.Option(help="Processes (a process pool when > 1).")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of verdicts.")]
     = False,
@@ -135,7 +138,7 @@ def demo_cmd(
     full: Annotated[bool, typer.Option("--full")] = False,
     out: OutOpt = Path("results"),
     only: Annotated[str | None, typer.Option(help="Run only names containing this.")] = None,
-    device: Annotated[str, typer.Option(help="cpu or cuda[:N].")] = "cpu",
+    device: DeviceOpt = "cpu",
 ) -> None:
     """Reproduce every registered figure (quick variants by default), then write the report.
 

@@ -141,26 +141,26 @@ def _fig1_curves(frame: pd.DataFrame, ridge: bool) -> list[tuple[str, pd.DataFra
     return out
 
 
-def fig1_ridgeless_peak(data: ClaimData) -> Evidence:
-    """Ridgeless e^ICL has its maximum near τ = 1: peak/flank ratio > 1 on every curve."""
+def _fig1_peak(data: ClaimData, ridge: bool, what: str) -> Evidence:
+    """Peak/flank ratio of e^ICL near τ = 1 on every curve of the ridgeless (``ridge=False``,
+    claim > 1) or ridge (claim < 1) panels."""
     frame = _la(data.results)
     if frame.empty:
-        return all_of([], "ridgeless peak")
-    evidence = [compare_interval(_peak_ratios(grp, "e_icl"), 1.0, ">",
+        return all_of([], what)
+    evidence = [compare_interval(_peak_ratios(grp, "e_icl"), 1.0, "<" if ridge else ">",
                                  f"{name}: e_icl max near tau=1 / max at flanking taus")
-                for name, grp in _fig1_curves(frame, ridge=False)]
-    return all_of(evidence, "ridgeless peak at tau=1")
+                for name, grp in _fig1_curves(frame, ridge=ridge)]
+    return all_of(evidence, what)
+
+
+def fig1_ridgeless_peak(data: ClaimData) -> Evidence:
+    """Ridgeless e^ICL has its maximum near τ = 1: peak/flank ratio > 1 on every curve."""
+    return _fig1_peak(data, ridge=False, what="ridgeless peak at tau=1")
 
 
 def fig1_ridge_removes_peak(data: ClaimData) -> Evidence:
     """With ridge (λ >= RIDGE_MIN_LAM) e^ICL near τ = 1 stays below its flanks: ratio < 1."""
-    frame = _la(data.results)
-    if frame.empty:
-        return all_of([], "ridge removes the peak")
-    evidence = [compare_interval(_peak_ratios(grp, "e_icl"), 1.0, "<",
-                                 f"{name}: e_icl max near tau=1 / max at flanking taus")
-                for name, grp in _fig1_curves(frame, ridge=True)]
-    return all_of(evidence, "ridge removes the peak")
+    return _fig1_peak(data, ridge=True, what="ridge removes the peak")
 
 
 # ---- Figure 2 -------------------------------------------------------------------------------

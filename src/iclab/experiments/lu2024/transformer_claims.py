@@ -12,6 +12,8 @@ for the bootstrap intervals. See ``docs/transformers.md``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,6 +21,7 @@ import pandas as pd
 from iclab.claims import (
     Claim,
     ClaimData,
+    Counterexample,
     Evidence,
     Verdict,
     all_of,
@@ -230,8 +233,11 @@ def _check_generalises(data: ClaimData) -> Evidence:
     return all_of(evidence, "task generalisation at kappa >= 8")
 
 
-def _is_transformer(f: pd.DataFrame) -> pd.Series:
-    return f.method == "transformer"
+def _transformer_g_task(value: Callable[[pd.DataFrame], Any]) -> Counterexample:
+    """Counterexample: the transformer rows' g_task replaced by ``value(results)`` (dMMSE
+    rows untouched)."""
+    return transform_column("g_task", lambda f: np.where(f.method == "transformer", value(f),
+                                                          f.g_task))
 
 
 def fig6_claims() -> tuple[Claim, ...]:
@@ -241,16 +247,14 @@ def fig6_claims() -> tuple[Claim, ...]:
                          "kappa (Spearman <= -0.8 over seed means)."),
               source="Lu et al. 2024, Fig. 6",
               check=_check_gtask_falls,
-              counterexample=transform_column(
-                  "g_task", lambda f: np.where(_is_transformer(f), f.kappa, f.g_task)),
+              counterexample=_transformer_g_task(lambda f: f.kappa),
               variants=("quick", "full")),
         Claim(id="memorises_at_low_kappa",
               statement=("At kappa <= 0.5 the transformer memorises the task pool: its g_task "
                          "is within two standard errors of dMMSE's or above it."),
               source="Lu et al. 2024, Fig. 6",
               check=_check_memorises_like_dmmse,
-              counterexample=transform_column(
-                  "g_task", lambda f: np.where(_is_transformer(f), 0.0, f.g_task)),
+              counterexample=_transformer_g_task(lambda f: 0.0),
               variants=("quick", "full")),
         Claim(id="generalises_at_high_kappa",
               statement=("At kappa >= 8 the transformer learns in context: its g_task is below "
@@ -258,10 +262,8 @@ def fig6_claims() -> tuple[Claim, ...]:
               source="Lu et al. 2024, Fig. 6",
               check=_check_generalises,
               # the transformer given the largest g_task measured at its kappa
-              counterexample=transform_column(
-                  "g_task", lambda f: np.where(_is_transformer(f),
-                                               f.groupby("kappa").g_task.transform("max"),
-                                               f.g_task)),
+              counterexample=_transformer_g_task(
+                  lambda f: f.groupby("kappa").g_task.transform("max")),
               variants=("quick", "full")),
     )
 
