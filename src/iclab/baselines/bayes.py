@@ -27,6 +27,7 @@ import dataclasses
 import torch
 
 from iclab.errors import ParameterError
+from iclab.tasks.prompt_statistics import PromptStatistics
 from iclab.tasks.prompts import Prompts
 from iclab.validation import check_positive
 
@@ -52,33 +53,56 @@ def dmmse_squared_residuals(prompts: Prompts, pool: torch.Tensor,
                             chunk_elems: int = 2**22) -> torch.Tensor:
     r"""$\|y - Xw_j\|^2$ for every prompt and pool task, ``[B, k]``.
 
-    Direct residuals when $\ell k \le d(\ell + k)$; otherwise the quadratic form, whose
-    $k$-dependent part is one GEMM $\mathrm{vec}(X^\top X)\,[\mathrm{vec}(w_jw_j^\top)]_j^\top$
-    over chunks of tasks (at most ``chunk_elems`` entries of $w_jw_j^\top$ at a time)."""
+    Direct residuals when $\ell k \le d(\ell + k)$; otherwise the quadratic form of the
+    prompts' statistics (:func:`statistics_squared_residuals`)."""
     x, y = prompts.X, prompts.y
     pool = pool.to(x)
     ell, d, k = prompts.n, prompts.d, pool.shape[0]
     if ell * k <= d * (ell + k):  # direct residuals are cheaper
         return ((y.unsqueeze(-1) - x @ pool.T) ** 2).sum(1)
-    gram = (x.transpose(1, 2) @ x).reshape(-1, d * d)  # [B, d*d]
-    xty = (x.transpose(1, 2) @ y.unsqueeze(-1)).squeeze(-1)  # [B, d]
+    return statistics_squared_residuals(PromptStatistics.from_prompts(prompts), pool,
+                                        chunk_elems)
+
+
+def statistics_squared_residuals(stats: PromptStatistics, pool: torch.Tensor,
+                                 chunk_elems: int = 2**22) -> torch.Tensor:
+    r"""$\|y - Xw_j\|^2 = y^\top y - 2w_j^\top X^\top y + w_j^\top X^\top X w_j$ from the
+    prompts' statistics, ``[B, k]``. The $k$-dependent part is one GEMM
+    $\mathrm{vec}(X^\top X)\,[\mathrm{vec}(w_jw_j^\top)]_j^\top$ over chunks of tasks (at
+    most ``chunk_elems`` entries of $w_jw_j^\top$ at a time)."""
+    d = stats.gram.shape[-1]
+    pool = pool.to(stats.gram)
+    gram = stats.gram.reshape(-1, d * d)  # [B, d*d]
     step = max(1, chunk_elems // (d * d))
     quad = torch.cat([
         gram @ (pool[j:j + step, :, None] * pool[j:j + step, None, :]).reshape(-1, d * d).T
-        for j in range(0, k, step)], dim=-1)  # [B, k]
-    return (y**2).sum(1, keepdim=True) - 2.0 * xty @ pool.T + quad
+        for j in range(0, pool.shape[0], step)], dim=-1)  # [B, k]
+    return stats.yty.unsqueeze(-1) - 2.0 * stats.xty @ pool.T + quad
+
+
+def _posterior_mean(squared_residuals: torch.Tensor, pool: torch.Tensor,
+                    rho: float) -> torch.Tensor:
+    check_positive("rho", rho)
+    logits = -squared_residuals / (2.0 * rho)
+    return torch.softmax(logits, dim=-1) @ pool.to(logits)
 
 
 def dmmse_weights(prompts: Prompts, pool: torch.Tensor, rho: float) -> torch.Tensor:
     """Posterior mean under the uniform prior on ``pool [k, d]``: ``[B, d]``."""
-    check_positive("rho", rho)
-    logits = -dmmse_squared_residuals(prompts, pool) / (2.0 * rho)
-    return torch.softmax(logits, dim=-1) @ pool.to(logits)
+    return _posterior_mean(dmmse_squared_residuals(prompts, pool), pool, rho)
 
 
 def dmmse_predict(prompts: Prompts, pool: torch.Tensor, rho: float) -> torch.Tensor:
     """dMMSE prediction at the query, ``[B]``."""
     return (prompts.x_q * dmmse_weights(prompts, pool, rho)).sum(-1)
+
+
+def dmmse_predict_statistics(stats: PromptStatistics, pool: torch.Tensor,
+                             rho: float) -> torch.Tensor:
+    """dMMSE prediction at the query from the prompts' statistics, ``[B]`` (equal to
+    :func:`dmmse_predict` on the prompts they summarise)."""
+    weights = _posterior_mean(statistics_squared_residuals(stats, pool), pool, rho)
+    return (stats.x_q * weights).sum(-1)
 
 
 @dataclasses.dataclass(frozen=True)

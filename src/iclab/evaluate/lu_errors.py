@@ -5,9 +5,13 @@ r"""Errors of a fitted Lu et al. 2024 trial: exact :math:`e^{ICL}`, :math:`e^{ID
   :math:`e^{IDG}` (uniform over the pool; equal to ICL at :math:`\kappa=\infty`) by the exact
   finite-(d, ℓ) formula :func:`iclab.theory.finite_d.exact_error`, and
   :math:`g_{task} = e^{ICL}-e^{IDG}`.
-* :func:`dmmse_row` — the :class:`~iclab.baselines.bayes.DMMSE` predictor on the trial's pool,
-  scored on ``n_prompts`` token-level ICL and as many IDG test prompts:
-  :math:`\hat e = \frac1N\sum_b (\hat y_b - y_{q,b})^2` per kind
+* :func:`dmmse_row` — the dMMSE predictor (:class:`~iclab.baselines.bayes.DMMSE`) on the
+  trial's pool, scored on ``n_prompts`` ICL and as many IDG test prompts:
+  :math:`\hat e = \frac1N\sum_b (\hat y_b - y_{q,b})^2` per kind. dMMSE depends on a prompt
+  only through :math:`(X^\top X, X^\top y, y^\top y)`, so when :math:`\ell\ge d+1` these are
+  drawn exactly by the Wishart sampler
+  (:func:`iclab.tasks.prompt_statistics.sample_prompt_statistics`, :math:`O(d^2)` numbers
+  per prompt); shorter contexts use token-level prompts
   (:func:`iclab.evaluate.risk.squared_errors`).
 
 A trial is anything with ``task`` (:class:`~iclab.tasks.regression.InContextRegression`),
@@ -21,10 +25,11 @@ from typing import Any, Protocol
 
 import torch
 
-from iclab.baselines.bayes import DMMSE
+from iclab.baselines.bayes import DMMSE, dmmse_predict_statistics
 from iclab.evaluate.finite_d_mc import exact_gamma_error, tensor_pool_moments
 from iclab.evaluate.risk import squared_errors
 from iclab.models.base import Predictor
+from iclab.tasks.prompt_statistics import sample_prompt_statistics
 from iclab.tasks.regression import InContextRegression, sample_prompts
 from iclab.theory.finite_d import isotropic_moments
 from iclab.validation import check_int
@@ -59,6 +64,22 @@ def exact_errors(trial: FittedTrial) -> dict[str, float]:
     return {"e_icl": e_icl, "e_idg": e_idg, "g_task": e_icl - e_idg}
 
 
+def dmmse_squared_errors(pool: torch.Tensor, tasks: torch.Tensor, ell: int, rho: float,
+                         generator: torch.Generator) -> torch.Tensor:
+    """Squared query error of dMMSE on ``pool`` for one prompt per row of ``tasks [N, d]``,
+    ``[N]``: from exactly sampled prompt statistics when ``ell >= d + 1`` (module doc),
+    else from token-level prompts (:func:`prompt_squared_errors`)."""
+    d = tasks.shape[1]
+    if ell < d + 1:
+        return prompt_squared_errors(DMMSE(pool, rho), tasks, ell, rho, generator)
+    batch = max(1, _PROMPT_CHUNK // ((d + 1) ** 2))
+    out = []
+    for s in range(0, tasks.shape[0], batch):
+        stats = sample_prompt_statistics(tasks[s:s + batch], ell, rho, generator)
+        out.append((dmmse_predict_statistics(stats, pool, rho) - stats.y_q) ** 2)
+    return torch.cat(out)
+
+
 def prompt_squared_errors(predictor: Predictor, tasks: torch.Tensor, ell: int, rho: float,
                           generator: torch.Generator) -> torch.Tensor:
     """Squared query error of ``predictor`` on one token-level prompt per row of ``tasks
@@ -82,7 +103,7 @@ def dmmse_row(trial: FittedTrial, n_prompts: int, generator: torch.Generator
         raise ValueError("dMMSE needs a finite pool (kappa < inf)")
     tasks = torch.cat([t.test_tasks("icl", n_prompts, pool, generator),
                        t.test_tasks("idg", n_prompts, pool, generator)])
-    sq = prompt_squared_errors(DMMSE(pool, t.rho), tasks, t.context_len, t.rho, generator)
+    sq = dmmse_squared_errors(pool, tasks, t.context_len, t.rho, generator)
     e_icl, e_idg = float(sq[:n_prompts].mean()), float(sq[n_prompts:].mean())
     return {"method": "dmmse", "e_icl": e_icl, "e_idg": e_idg, "g_task": e_icl - e_idg,
             "k": t.k, "ell": t.context_len, "n_prompts": n_prompts}

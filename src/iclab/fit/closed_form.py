@@ -46,11 +46,12 @@ from iclab.fit.ridge_direct import (
     solve_primal,
     solve_primal_batched,
 )
-from iclab.fit.ridge_pcg import DEFAULT_TOL, pcg_rate, solve_pcg, solve_pcg_batched
+from iclab.fit.ridge_pcg import DEFAULT_TOL, pcg_iterations, solve_pcg, solve_pcg_batched
 from iclab.validation import check_choice, check_nonnegative, check_positive
 
 METHODS = ("auto", "primal", "dual", "pcg")
 __all__ = ["DEFAULT_MEMORY_BUDGET", "DEFAULT_TOL", "METHODS", "BatchFit", "GammaFit",
+           "default_max_iter",
            "choose_method", "estimated_flops", "fit_gamma", "fit_gamma_batched", "ridge_scale"]
 
 
@@ -87,18 +88,21 @@ def estimated_flops(n: int, d: int, method: str, tol: float = DEFAULT_TOL,
     r"""Flop estimate of each solver (used by ``"auto"``).
 
     ``lam`` is the unscaled ridge :math:`\lambda`; it only changes the PCG estimate
-    (:func:`~iclab.fit.ridge_pcg.pcg_rate`)."""
+    (:func:`~iclab.fit.ridge_pcg.pcg_iterations` iterations of ``8np`` flop: the operator's
+    ``4np`` with a factor 2 for its lower arithmetic intensity)."""
     p = d * (d + 1)
     if method == "dual":
         return 2.0 * n * n * (2 * d + 1) + n**3 / 3.0
     if method == "primal":
         m = d * (d + 1) // 2 * ((d + 1) * (d + 2) // 2)
         return 2.0 * n * m + p**3 / 3.0 + 2.0 * p * p
-    rate = pcg_rate(n, d, lam)
-    if rate >= 0.9:
-        return math.inf
-    iters = math.log(tol) / math.log(rate) + 5
-    return iters * 8.0 * n * p
+    return pcg_iterations(n, d, lam, tol) * 8.0 * n * p
+
+
+def default_max_iter(n: int, d: int, lam: float, tol: float) -> int:
+    """CG iteration cap when none is given: twice the prediction, within [500, 20000]."""
+    predicted = pcg_iterations(n, d, lam, tol)
+    return int(min(20_000, max(500, 2 * predicted))) if math.isfinite(predicted) else 20_000
 
 
 def choose_method(n: int, d: int, tol: float = DEFAULT_TOL, lam: float = 0.0) -> str:
@@ -129,7 +133,8 @@ def _prepare(x: torch.Tensor, h: torch.Tensor, y: torch.Tensor, lam: float, meth
 
 def fit_gamma(
     x: torch.Tensor, h: torch.Tensor, y: torch.Tensor, lam: float, method: str = "auto",
-    memory_budget: int = DEFAULT_MEMORY_BUDGET, tol: float = DEFAULT_TOL, max_iter: int = 500,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET, tol: float = DEFAULT_TOL,
+    max_iter: int | None = None,
 ) -> GammaFit:
     r"""Γ* of the ridge problem in the module doc.
 
@@ -139,10 +144,12 @@ def fit_gamma(
         lam: ridge :math:`\lambda\ge 0` (the penalty is :math:`\frac n d\lambda\|\Gamma\|_F^2`).
         method: ``"auto"``, ``"primal"``, ``"dual"`` or ``"pcg"``.
         memory_budget: bytes per Gram chunk (primal).
-        tol, max_iter: CG stopping rule (pcg; default tolerance in :mod:`iclab.fit.ridge_pcg`).
+        tol, max_iter: CG stopping rule (pcg; default tolerance in :mod:`iclab.fit.ridge_pcg`;
+            default cap :func:`default_max_iter`).
     """
     lam_scaled, chosen = _prepare(x, h, y, lam, method, tol, batch_dims=0)
     if chosen == "pcg":
+        max_iter = max_iter or default_max_iter(x.shape[-2], x.shape[-1], lam, tol)
         gamma, iters, res = solve_pcg(x, h, y, lam_scaled, tol=tol, max_iter=max_iter)
         if res <= 10 * tol:
             return GammaFit(gamma, "pcg", iters, res)
@@ -160,7 +167,8 @@ def fit_gamma(
 
 def fit_gamma_batched(
     x: torch.Tensor, h: torch.Tensor, y: torch.Tensor, lam: float, method: str = "auto",
-    memory_budget: int = DEFAULT_MEMORY_BUDGET, tol: float = DEFAULT_TOL, max_iter: int = 500,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET, tol: float = DEFAULT_TOL,
+    max_iter: int | None = None,
 ) -> BatchFit:
     r"""Γ* of ``B`` independent ridge problems of the same size (e.g. the trials of one grid
     point), solved together.
@@ -181,6 +189,7 @@ def fit_gamma_batched(
     batch = x.shape[0]
     nan = torch.full((batch,), float("nan"), dtype=x.dtype, device=x.device)
     if chosen == "pcg":
+        max_iter = max_iter or default_max_iter(x.shape[-2], x.shape[-1], lam, tol)
         gamma, iters, res = solve_pcg_batched(x, h, y, lam_scaled, tol=tol, max_iter=max_iter)
         bad = torch.nonzero(res > 10 * tol).flatten().tolist()
         if bad and method == "pcg":

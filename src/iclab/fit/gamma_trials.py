@@ -70,7 +70,8 @@ def draw_sample(d: int, alpha: float, kappa: float, tau: float, rho: float,
     chunk = max(1, _SAMPLE_CHUNK // (2 * d + 2))
     parts = [sample_features(tasks[s:s + chunk], ell, rho, generator)
              for s in range(0, n, chunk)]
-    return task, pool, tuple(torch.cat(p) for p in zip(*parts, strict=True)), n
+    sample = parts[0] if len(parts) == 1 else tuple(torch.cat(p) for p in zip(*parts, strict=True))
+    return task, pool, sample, n
 
 
 def fit_trial(
@@ -95,10 +96,11 @@ def fit_trials(
 
     Each trial draws exactly what :func:`fit_trial` draws with the same generator, so the
     result equals ``[fit_trial(..., g) for g in generators]`` up to the solver tolerance.
-    Trials are solved in groups whose samples and Gram/kernel matrices fit in about
-    ``_BATCH_BYTES`` (1 GiB)."""
+    Trials are solved in groups whose samples and solver memory (whitened copies or
+    Gram/kernel matrices) fit in about ``_BATCH_BYTES`` (1 GiB)."""
     n = sizes(d, alpha, kappa, tau, balanced)[2]
-    per_problem = 8 * n * (2 * d + 2) + 8 * min(n, d * (d + 1)) ** 2  # sample + Gram/kernel
+    # float64 sample, its whitened float32 copies (PCG) or the Gram/kernel (direct solves)
+    per_problem = 8 * n * (2 * d + 2) + max(4 * n * (3 * d + 2), 8 * min(n, d * (d + 1)) ** 2)
     group = max(1, _BATCH_BYTES // per_problem)
     out: list[Trial] = []
     for start in range(0, len(generators), group):

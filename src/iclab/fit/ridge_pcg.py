@@ -2,14 +2,43 @@ r"""Matrix-free preconditioned conjugate gradients for the Γ* ridge problem, si
 batched (the problem and notation: :mod:`iclab.fit.closed_form`).
 
 CG runs on the normal equations :math:`(G+\lambda'I)\,\mathrm{vec}\,\Gamma = b` at
-:math:`O(np)` per iteration (:math:`G` is never formed), until the relative residual is below
-``tol`` (default :data:`DEFAULT_TOL`), and the residual is then recomputed from scratch. The
-preconditioner is the Kronecker approximation :math:`G\approx S_x\otimes S_h`,
-:math:`S_x=\frac1n X^\top X`, :math:`S_h = H^\top H`, inverted exactly through the two
-eigendecompositions; the preconditioned spectrum is close to Marchenko–Pastur with ratio
-:math:`p/n`, so CG contracts by about :math:`\sqrt{p/n}` per step (derived;
-:func:`pcg_rate`). Worth it for :math:`n \gg p` (e.g. Fig. 4, :math:`\tau=10`) and, with a
-ridge, also near :math:`n=p` (the ridge bounds the condition number).
+:math:`O(np)` per iteration (:math:`G` is never formed), until the relative residual
+:math:`\|b-(G+\lambda'I)\mathrm{vec}\,\Gamma\|/\|b\|` is below ``tol`` (default
+:data:`DEFAULT_TOL`).
+
+**Preconditioner.** The Kronecker approximation :math:`G\approx S_x\otimes S_h`,
+:math:`S_x=\frac1n X^\top X = U_x E_x U_x^\top`, :math:`S_h = H^\top H = U_h E_h U_h^\top`
+(exact in expectation, since the query :math:`x_\mu` is independent of the context features
+:math:`h_\mu`). It is applied by *whitening* the data, :math:`\tilde X = X U_x E_x^{-1/2}`,
+:math:`\tilde H = H U_h E_h^{-1/2}`, and solving for :math:`\tilde\Gamma = E_x^{1/2}U_x^\top
+\Gamma U_h E_h^{1/2}`: the whitened system is
+
+.. math::
+    \sum_\mu \tilde x_\mu\tilde x_\mu^\top\tilde\Gamma\,\tilde h_\mu\tilde h_\mu^\top
+    + \Lambda\odot\tilde\Gamma = E_x^{-1/2}U_x^\top B\,U_h E_h^{-1/2},\qquad
+    \Lambda_{ia} = \frac{\lambda'}{e_{x,i}\,e_{h,a}},
+
+whose Gram part is close to the identity, and CG on it uses the diagonal preconditioner
+:math:`1+\Lambda` (together: exactly :math:`(S_x\otimes S_h+\lambda'I)^{-1}`). The
+preconditioned spectrum is close to Marchenko–Pastur with ratio :math:`p/n`, so CG contracts
+by about :math:`\sqrt{p/n}` per step (derived; :func:`pcg_rate`, :func:`pcg_iterations`).
+Worth it for :math:`n \gg p` (e.g. Fig. 4, :math:`\tau=10`), down to :math:`n\approx1.2p`
+(Fig. 4 at :math:`\alpha=6`: about 200 iterations, ten times faster than the dual solve at
+:math:`d=100`), and, with a ridge, also near :math:`n=p`.
+Since :math:`U_x, U_h` are orthogonal, the original residual's norm is read off the whitened
+one: :math:`\|R\|_F = \|E_x^{1/2}\tilde R E_h^{1/2}\|_F`.
+
+**Mixed precision** (``precision="mixed"``, the default). The normal operator costs
+:math:`4np` flop per iteration and is bound by memory traffic; in float32 it runs about
+twice as fast. The solve is therefore iterative refinement: each *sweep* runs CG with the
+whitened float32 operator on the current float64 residual, reducing it by
+:data:`SWEEP_REDUCTION`; then :math:`\Gamma` is updated and the residual recomputed exactly in
+float64 from the original data. Because the whitened operator is well conditioned, the
+float32 error limits a sweep only at about :math:`10^{-6}` relative, so two or three sweeps
+reach :data:`DEFAULT_TOL` in about as many iterations as one float64 CG. A sweep that fails
+to reduce the float64 residual tenfold switches the rest of the solve to float64
+(``precision="double"`` does that from the start). The tolerance is always checked on the
+float64 residual.
 
 **Tolerance.** The default target, :data:`DEFAULT_TOL` :math:`=10^{-9}` relative residual, is
 set by what the exact test error :math:`e(\Gamma)` needs: :math:`e` is not stationary at
@@ -19,155 +48,199 @@ about :math:`10^{-2}`–:math:`10^{-1}` times the relative residual in the Lu et
 :math:`10^{-8}` relative between this tolerance and one 100× tighter.
 
 **Batches.** :func:`solve_pcg_batched` iterates ``B`` independent problems together: the
-normal operator and the preconditioner become batched matrix products (``bmm``), and a
-converged problem is frozen while the others continue.
+normal operator becomes batched matrix products (``bmm``), and a converged problem is frozen
+while the others continue. :func:`solve_pcg` is the one-problem case.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from typing import Literal
 
 import torch
 
-from iclab.fit.ridge_direct import rhs, rhs_batched
+from iclab.fit.ridge_direct import rhs_batched
+from iclab.validation import check_choice
 
 #: default relative-residual target of PCG (module doc, "Tolerance")
 DEFAULT_TOL = 1e-9
-#: contexts per block of the matrix-free normal operator (keeps a block's [d, c] slices of
-#: X^T, H^T and the intermediate in cache; 1.7x faster than one pass at d = 64, n = 40960)
-_NORMAL_BLOCK = 8192
+#: relative residual reduction asked of one float32 sweep (module doc, "Mixed precision")
+SWEEP_REDUCTION = 1e-6
+#: contexts per block of the matrix-free normal operator (keeps a block's slices and the
+#: intermediate in cache)
+_NORMAL_BLOCK = 4096
+PRECISIONS = ("mixed", "double")
+Precision = Literal["mixed", "double"]
 
 
-def _apply_normal(xt: torch.Tensor, ht: torch.Tensor, gamma: torch.Tensor,
-                  lam_scaled: float, block: int = _NORMAL_BLOCK) -> torch.Tensor:
-    r"""(G + λ'I) vec Γ without forming G, ``[d, d+1]``.
+def _apply_gram(xt: torch.Tensor, ht: torch.Tensor, h: torch.Tensor, gamma: torch.Tensor,
+                block: int = _NORMAL_BLOCK) -> torch.Tensor:
+    r""":math:`\sum_\mu x_\mu x_\mu^\top\Gamma h_\mu h_\mu^\top` without forming :math:`G`:
+    ``xt [B, d, n]``, ``ht [B, d+1, n]`` and the same ``h [B, n, d+1]`` in row layout,
+    ``gamma [B, d, d+1]`` -> ``[B, d, d+1]`` (dtype of ``xt``).
 
-    ``xt = x.T`` ``[d, n]`` and ``ht = h.T`` ``[d+1, n]`` contiguous. Per block of contexts,
-    :math:`q_\mu = x_\mu^\top\Gamma h_\mu` is the column sum of
-    :math:`(\Gamma^\top X^\top)\odot H^\top`; the block adds
-    :math:`X^\top\mathrm{diag}(q)H` to :math:`\lambda'\Gamma`. The blocking keeps the
-    working set in cache (measured: 28 → 16 ms per product at
-    d = 64, n = 40960 on 2 CPU cores)."""
-    out = gamma * lam_scaled
-    for start in range(0, xt.shape[1], block):
-        xs, hs = xt[:, start:start + block], ht[:, start:start + block]
-        t = gamma.T @ xs
-        t.mul_(hs)
-        out.addmm_(xs * t.sum(0), hs.T)
-    return out
-
-
-def solve_pcg(
-    x: torch.Tensor, h: torch.Tensor, y: torch.Tensor, lam_scaled: float, tol: float = DEFAULT_TOL,
-    max_iter: int = 500, gamma0: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, int, float]:
-    """Γ* by Kronecker-preconditioned CG (module doc). Returns ``(gamma, iterations,
-    rel_residual)``; the residual is recomputed from scratch at the end."""
-    n = x.shape[0]
-    ex, ux = torch.linalg.eigh(x.T @ x / n)
-    eh, uh = torch.linalg.eigh(h.T @ h)
-    denom = ex.clamp_min(0).unsqueeze(-1) * eh.clamp_min(0).unsqueeze(0) + lam_scaled
-    denom = denom.clamp_min(1e-300)
-
-    def precondition(r: torch.Tensor) -> torch.Tensor:
-        return ux @ ((ux.T @ r @ uh) / denom) @ uh.T
-
-    xt, ht = x.T.contiguous(), h.T.contiguous()
-
-    def apply(g: torch.Tensor) -> torch.Tensor:
-        return _apply_normal(xt, ht, g, lam_scaled)
-
-    b = rhs(x, h, y)
-    b_norm = float(torch.linalg.matrix_norm(b)) or 1.0
-    gamma = torch.zeros_like(b) if gamma0 is None else gamma0.clone()
-    r = b - apply(gamma) if gamma0 is not None else b.clone()
-    z = precondition(r)
-    p = z.clone()
-    rz = float((r * z).sum())
-    it = 0
-    for it in range(1, max_iter + 1):  # noqa: B007 (the final count is returned)
-        ap = apply(p)
-        step = rz / float((p * ap).sum())
-        gamma.add_(p, alpha=step)
-        r.sub_(ap, alpha=step)
-        if float(torch.linalg.matrix_norm(r)) <= tol * b_norm:
-            break
-        z = precondition(r)
-        rz_new = float((r * z).sum())
-        p = z + (rz_new / rz) * p
-        rz = rz_new
-    true_res = float(torch.linalg.matrix_norm(b - apply(gamma)))
-    return gamma, it, true_res / b_norm
-
-
-def _apply_normal_batched(xt: torch.Tensor, ht: torch.Tensor, gamma: torch.Tensor,
-                          lam_scaled: float, block: int) -> torch.Tensor:
-    r"""Batched :func:`_apply_normal`: ``xt [B, d, n]``, ``ht [B, d+1, n]``, ``gamma
-    [B, d, d+1]`` -> ``(G_b + λ'I) vec Γ_b`` ``[B, d, d+1]``, blocks of ``block`` contexts."""
-    out = gamma * lam_scaled
+    Per block of contexts, :math:`q_\mu = x_\mu^\top\Gamma h_\mu` is the column sum of
+    :math:`(\Gamma^\top X^\top)\odot H^\top`, and the block adds :math:`X^\top\mathrm{diag}(q)H`
+    (with ``h`` in row layout, the fast layout of that product)."""
+    out = torch.zeros_like(gamma)
     gt = gamma.transpose(1, 2)
     for start in range(0, xt.shape[-1], block):
         xs, hs = xt[..., start:start + block], ht[..., start:start + block]
         t = torch.bmm(gt, xs).mul_(hs)                      # [B, d+1, c]
-        out.baddbmm_(xs * t.sum(1, keepdim=True), hs.transpose(1, 2))
+        out.baddbmm_(xs * t.sum(1, keepdim=True), h[:, start:start + block])
     return out
 
 
-def solve_pcg_batched(
-    x: torch.Tensor, h: torch.Tensor, y: torch.Tensor, lam_scaled: float,
-    tol: float = DEFAULT_TOL, max_iter: int = 500,
-) -> tuple[torch.Tensor, int, torch.Tensor]:
-    r"""Kronecker-preconditioned CG on ``B`` independent problems at once (module doc).
+def _apply_normal_rows(x: torch.Tensor, h: torch.Tensor, gamma: torch.Tensor,
+                       lam_scaled: float, block: int = _NORMAL_BLOCK) -> torch.Tensor:
+    r""":math:`(G+\lambda'I)\,\mathrm{vec}\,\Gamma` from the data as given, ``x [B, n, d]``,
+    ``h [B, n, d+1]`` (float64; used for the exact residuals)."""
+    out = gamma * lam_scaled
+    for start in range(0, x.shape[1], block):
+        xs, hs = x[:, start:start + block], h[:, start:start + block]
+        q = (torch.bmm(xs, gamma) * hs).sum(-1, keepdim=True)     # [B, c, 1]
+        out.baddbmm_(xs.transpose(1, 2), hs * q)
+    return out
 
-    Args: ``x [B, n, d]``, ``h [B, n, d+1]``, ``y [B, n]``; ``lam_scaled`` :math:`\lambda'`.
-    Returns ``(gamma [B, d, d+1], iterations, rel_residual [B])``; a converged problem is
-    frozen while the others continue; the residuals are recomputed from scratch at the end.
-    """
-    batch, n, d = x.shape
-    ex, ux = torch.linalg.eigh(torch.bmm(x.transpose(1, 2), x) / n)
-    eh, uh = torch.linalg.eigh(torch.bmm(h.transpose(1, 2), h))
-    denom = (ex.clamp_min(0).unsqueeze(-1) * eh.clamp_min(0).unsqueeze(-2) + lam_scaled
-             ).clamp_min(1e-300)
-    uxt, uht = ux.transpose(1, 2), uh.transpose(1, 2)
 
-    def precondition(r: torch.Tensor) -> torch.Tensor:
-        return torch.bmm(torch.bmm(ux, torch.bmm(torch.bmm(uxt, r), uh).div_(denom)), uht)
+@dataclasses.dataclass
+class _Whitened:
+    r"""The whitened problem of the module doc: eigenbases ``ux [B, d, d]``, ``uh [B, d+1,
+    d+1]``, square roots of the eigenvalues ``sx [B, d]``, ``sh [B, d+1]``, the diagonal ridge
+    ``ridge`` :math:`\Lambda` ``[B, d, d+1]`` and the whitened data ``xt [B, d, n]``, ``ht [B,
+    d+1, n]`` (and ``h`` ``[B, n, d+1]``, the same in row layout) in the working dtype."""
 
-    xt, ht = x.transpose(1, 2).contiguous(), h.transpose(1, 2).contiguous()
-    block = _NORMAL_BLOCK // 2  # per problem; measured best for bmm on the CPU at d = 32
+    ux: torch.Tensor
+    uh: torch.Tensor
+    sx: torch.Tensor
+    sh: torch.Tensor
+    ridge: torch.Tensor
+    xt: torch.Tensor
+    ht: torch.Tensor
+    h: torch.Tensor
 
-    def apply(g: torch.Tensor) -> torch.Tensor:
-        return _apply_normal_batched(xt, ht, g, lam_scaled, block)
+    @classmethod
+    def build(cls, x: torch.Tensor, h: torch.Tensor, lam_scaled: float,
+              dtype: torch.dtype) -> _Whitened:
+        """Eigendecompose :math:`S_x, S_h` (from the data in ``dtype``; the bases are float64)
+        and whiten the data into ``dtype``."""
+        n = x.shape[1]
+        xw, hw = x.to(dtype), h.to(dtype)
+        sx_gram = torch.bmm(xw.transpose(1, 2), xw).to(x.dtype) / n
+        ex, ux = torch.linalg.eigh(sx_gram)
+        eh, uh = torch.linalg.eigh(torch.bmm(hw.transpose(1, 2), hw).to(x.dtype))
+        ex = ex.clamp_min(1e-30 * ex.amax(-1, keepdim=True).clamp_min(1e-300))
+        eh = eh.clamp_min(1e-30 * eh.amax(-1, keepdim=True).clamp_min(1e-300))
+        sx, sh = ex.sqrt(), eh.sqrt()
+        wx = (ux / sx.unsqueeze(-2)).to(dtype)  # U_x E_x^{-1/2}
+        wh = (uh / sh.unsqueeze(-2)).to(dtype)
+        xt = torch.bmm(wx.transpose(1, 2), xw.transpose(1, 2))          # [B, d, n]
+        h_rows = torch.bmm(hw, wh)                                       # [B, n, d+1]
+        ht = torch.bmm(wh.transpose(1, 2), hw.transpose(1, 2))           # [B, d+1, n]
+        ridge = lam_scaled / (ex.unsqueeze(-1) * eh.unsqueeze(-2))
+        return cls(ux, uh, sx, sh, ridge, xt, ht, h_rows)
 
-    def dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return (a * b).sum((1, 2))
+    def to_white(self, r: torch.Tensor) -> torch.Tensor:
+        r""":math:`E_x^{-1/2}U_x^\top R\,U_h E_h^{-1/2}` (a residual into whitened form)."""
+        rt = torch.bmm(torch.bmm(self.ux.transpose(1, 2), r), self.uh)
+        return rt.div_(self.sx.unsqueeze(-1)).div_(self.sh.unsqueeze(-2))
 
-    b = rhs_batched(x, h, y)
-    b_norm = torch.linalg.matrix_norm(b)
-    b_norm = torch.where(b_norm > 0, b_norm, torch.ones_like(b_norm))
-    gamma = torch.zeros_like(b)
-    r = b.clone()
-    z = precondition(r)
+    def from_white(self, g: torch.Tensor) -> torch.Tensor:
+        r""":math:`U_x E_x^{-1/2}\tilde\Gamma E_h^{-1/2}U_h^\top` (a solution back)."""
+        g = g / self.sx.unsqueeze(-1) / self.sh.unsqueeze(-2)
+        return torch.bmm(torch.bmm(self.ux, g), self.uh.transpose(1, 2))
+
+    def original_norm(self, rt: torch.Tensor) -> torch.Tensor:
+        r""":math:`\|R\|_F` of the original residual from the whitened one, ``[B]``."""
+        return torch.linalg.matrix_norm(rt * self.sx.unsqueeze(-1) * self.sh.unsqueeze(-2))
+
+    def apply(self, g: torch.Tensor) -> torch.Tensor:
+        """The whitened operator (Gram part in the working dtype, ridge in float64)."""
+        gram = _apply_gram(self.xt, self.ht, self.h, g.to(self.xt.dtype))
+        return gram.to(g.dtype) + self.ridge * g
+
+
+def _cg_sweep(w: _Whitened, rt: torch.Tensor, target: torch.Tensor, active: torch.Tensor,
+              max_iter: int) -> tuple[torch.Tensor, int]:
+    r"""CG on the whitened system :math:`\tilde A\tilde\Delta = \tilde R` from zero, with the
+    diagonal preconditioner :math:`1+\Lambda`, for the ``active`` problems, each until its
+    original-residual norm is below ``target [B]``. Returns ``(delta_white, iterations)``."""
+    dot = lambda a, b: (a * b).sum((1, 2))  # noqa: E731
+    precond = 1.0 + w.ridge
+    r = rt.clone()
+    delta = torch.zeros_like(rt)
+    active = active & (w.original_norm(r) > target)
+    z = r / precond
     p = z.clone()
     rz = dot(r, z)
-    active = torch.ones(batch, dtype=torch.bool, device=x.device)
     it = 0
-    for it in range(1, max_iter + 1):  # noqa: B007 (the final count is returned)
-        ap = apply(p)
+    while bool(active.any()) and it < max_iter:
+        it += 1
+        ap = w.apply(p)
         pap = dot(p, ap)
         step = torch.where(active & (pap > 0), rz / torch.where(pap > 0, pap, 1.0), 0.0)
-        gamma.add_(p * step[:, None, None])
+        delta.add_(p * step[:, None, None])
         r.sub_(ap * step[:, None, None])
-        active &= torch.linalg.matrix_norm(r) > tol * b_norm
-        if not bool(active.any()):
-            break
-        z = precondition(r)
+        active &= w.original_norm(r) > target
+        z = r / precond
         rz_new = dot(r, z)
         beta = torch.where(active & (rz > 0), rz_new / torch.where(rz > 0, rz, 1.0), 0.0)
         p = z + beta[:, None, None] * p
         rz = rz_new
-    true_res = torch.linalg.matrix_norm(b - apply(gamma)) / b_norm
-    return gamma, it, true_res
+    return delta, it
+
+
+def solve_pcg_batched(
+    x: torch.Tensor, h: torch.Tensor, y: torch.Tensor, lam_scaled: float,
+    tol: float = DEFAULT_TOL, max_iter: int = 500, precision: Precision = "mixed",
+) -> tuple[torch.Tensor, int, torch.Tensor]:
+    r"""Kronecker-preconditioned CG on ``B`` independent problems at once (module doc).
+
+    Args: ``x [B, n, d]``, ``h [B, n, d+1]``, ``y [B, n]`` (float64); ``lam_scaled``
+    :math:`\lambda'`; ``tol`` relative residual; ``max_iter`` CG iterations in all;
+    ``precision`` ``"mixed"`` (float32 sweeps, float64 residuals) or ``"double"``.
+    Returns ``(gamma [B, d, d+1], iterations, rel_residual [B])``; the residuals are the
+    exact float64 ones of the returned ``gamma``.
+    """
+    check_choice("precision", precision, PRECISIONS)
+    b = rhs_batched(x, h, y)
+    b_norm = torch.linalg.matrix_norm(b)
+    b_norm = torch.where(b_norm > 0, b_norm, torch.ones_like(b_norm))
+    work = torch.float32 if precision == "mixed" else x.dtype
+    w = _Whitened.build(x, h, lam_scaled, work)
+    gamma = torch.zeros_like(b)
+    r = b.clone()
+    res = torch.ones_like(b_norm)
+    done = 0
+    while done < max_iter:
+        target = torch.maximum(tol * b_norm, SWEEP_REDUCTION * res * b_norm) \
+            if w.xt.dtype != x.dtype else tol * b_norm
+        active = res > tol
+        if not bool(active.any()):
+            break
+        delta, it = _cg_sweep(w, w.to_white(r), target, active, max_iter - done)
+        done += it
+        gamma += w.from_white(delta)
+        r = b - _apply_normal_rows(x, h, gamma, lam_scaled)
+        new_res = torch.linalg.matrix_norm(r) / b_norm
+        if w.xt.dtype != x.dtype and bool((new_res[active] > 0.1 * res[active]).any()):
+            w = _Whitened.build(x, h, lam_scaled, x.dtype)  # float32 floor reached
+        res = new_res
+        if it == 0:
+            break
+    return gamma, done, res
+
+
+def solve_pcg(
+    x: torch.Tensor, h: torch.Tensor, y: torch.Tensor, lam_scaled: float, tol: float = DEFAULT_TOL,
+    max_iter: int = 500, precision: Precision = "mixed",
+) -> tuple[torch.Tensor, int, float]:
+    """Γ* of one problem (``x [n, d]``, ``h [n, d+1]``, ``y [n]``) by
+    :func:`solve_pcg_batched`. Returns ``(gamma [d, d+1], iterations, rel_residual)``."""
+    gamma, it, res = solve_pcg_batched(x.unsqueeze(0), h.unsqueeze(0), y.unsqueeze(0),
+                                       lam_scaled, tol, max_iter, precision)
+    return gamma[0], it, float(res[0])
 
 
 def pcg_rate(n: int, d: int, lam: float = 0.0) -> float:
@@ -178,11 +251,23 @@ def pcg_rate(n: int, d: int, lam: float = 0.0) -> float:
     :math:`n/d`, and the ridge :math:`\lambda' = \frac nd\lambda` adds :math:`\lambda` in
     the same units, so the condition number is
     :math:`c = ((1+\sqrt\gamma)^2+\lambda)/((1-\sqrt\gamma)_+^2+\lambda)` and CG contracts
-    by :math:`(\sqrt c-1)/(\sqrt c+1)` (:math:`=\sqrt\gamma` at :math:`\lambda=0`).
-    A 1.2× safety margin is applied; ``>= 1`` means "do not use PCG"."""
+    by :math:`(\sqrt c-1)/(\sqrt c+1)` (:math:`=\sqrt\gamma` at :math:`\lambda=0`);
+    ``inf`` when :math:`c` is infinite (:math:`n\le p` without a ridge)."""
     g = d * (d + 1) / n
     lo = max(0.0, 1.0 - math.sqrt(g)) ** 2 + lam
     if lo <= 0.0:
         return math.inf
     root = math.sqrt(((1.0 + math.sqrt(g)) ** 2 + lam) / lo)
-    return 1.2 * (root - 1.0) / (root + 1.0)
+    return (root - 1.0) / (root + 1.0)
+
+
+def pcg_iterations(n: int, d: int, lam: float = 0.0, tol: float = DEFAULT_TOL) -> float:
+    r"""Predicted CG iterations to the relative residual ``tol``: the CG bound
+    :math:`2r^k\le\mathrm{tol}` with :math:`r` = :func:`pcg_rate`, times a 1.2 margin, plus
+    5; ``inf`` when :math:`r\ge1`."""
+    rate = pcg_rate(n, d, lam)
+    if not rate < 1.0:
+        return math.inf
+    if rate <= 0.0:
+        return 6.0
+    return 1.2 * math.log(tol / 2.0) / math.log(rate) + 5.0

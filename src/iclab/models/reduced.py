@@ -71,6 +71,40 @@ def features_from_statistics(s: torch.Tensor, t: torch.Tensor, context_len: int)
     return torch.cat([s * (d / context_len), (t / context_len).unsqueeze(-1)], dim=-1)
 
 
+def _statistics_into(
+    out: torch.Tensor, tasks: torch.Tensor, context_len: int, rho: float,
+    generator: torch.Generator, scale: float,
+) -> torch.Tensor:
+    r"""Draw :math:`(s, t)` as in :func:`sample_context_statistics`, write ``scale * s`` into
+    ``out [B, d]`` and return ``t [B]``.
+
+    Written as :math:`s = \sqrt{t/d}\,z + c\,w` with
+    :math:`c = (g^\top y - \sqrt t\,u^\top z)/(\|w\|\sqrt d)`, which is the module
+    doc's :math:`(u\,g^\top y + \sqrt t\,(I-uu^\top)z)/\sqrt d` in two passes over
+    ``[B, d]``; at :math:`w = 0`, :math:`c = 0` and :math:`s = \sqrt{t/d}\,z` (same law)."""
+    check_int("context_len", context_len)
+    check_nonnegative("rho", rho)
+    batch, d = tasks.shape
+    norm = torch.linalg.vector_norm(tasks, dim=-1)
+    var_y = norm.square() / d + rho
+    half_ell = torch.full((batch,), context_len / 2.0, device=tasks.device, dtype=tasks.dtype)
+    # chi^2_l = 2 Gamma(l/2); torch's gamma sampler is the one that accepts a generator.
+    t = var_y * 2.0 * torch._standard_gamma(half_ell, generator=generator)
+    eta = standard_normal((batch,), generator, tasks.device, tasks.dtype)
+    z = standard_normal((batch, d), generator, tasks.device, tasks.dtype)
+    pos = var_y > 0
+    var_safe = torch.where(pos, var_y, 1.0)
+    g_dot_y = torch.where(pos, norm / d**0.5 / var_safe * t
+                          + torch.sqrt(rho * t / var_safe) * eta, 0.0)
+    root_t = t.sqrt()
+    inv_norm = torch.where(norm > 0, 1.0 / torch.where(norm > 0, norm, 1.0), 0.0)
+    w_dot_z = (tasks * z).sum(-1)
+    c = (g_dot_y - root_t * w_dot_z * inv_norm) * inv_norm * (scale / d**0.5)
+    torch.mul(tasks, c.unsqueeze(-1), out=out)
+    out.addcmul_(z, (root_t * (scale / d**0.5)).unsqueeze(-1))
+    return t
+
+
 def sample_context_statistics(
     tasks: torch.Tensor, context_len: int, rho: float, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -88,28 +122,8 @@ def sample_context_statistics(
     Returns:
         ``s [B, d]``, ``t [B]``.
     """
-    check_int("context_len", context_len)
-    check_nonnegative("rho", rho)
-    batch, d = tasks.shape
-    norm = torch.linalg.vector_norm(tasks, dim=-1)
-    e1 = torch.zeros_like(tasks)
-    e1[:, 0] = 1.0
-    safe = norm > 0
-    u = torch.where(safe.unsqueeze(-1), tasks / torch.where(safe, norm, 1.0).unsqueeze(-1), e1)
-    a = norm / d**0.5
-    var_y = a**2 + rho
-    half_ell = torch.full((batch,), context_len / 2.0, device=tasks.device, dtype=tasks.dtype)
-    # chi^2_l = 2 Gamma(l/2); torch's gamma sampler is the one that accepts a generator.
-    t = var_y * 2.0 * torch._standard_gamma(half_ell, generator=generator)
-    eta = standard_normal((batch,), generator, tasks.device, tasks.dtype)
-    z = standard_normal((batch, d), generator, tasks.device, tasks.dtype)
-    pos = var_y > 0
-    var_safe = torch.where(pos, var_y, 1.0)
-    g_dot_y = torch.where(
-        pos, a / var_safe * t + torch.sqrt(rho * t / var_safe) * eta, torch.zeros_like(t)
-    )
-    z_perp = z - u * (u * z).sum(-1, keepdim=True)
-    s = (u * g_dot_y.unsqueeze(-1) + torch.sqrt(t).unsqueeze(-1) * z_perp) / d**0.5
+    s = torch.empty_like(tasks)
+    t = _statistics_into(s, tasks, context_len, rho, generator, 1.0)
     return s, t
 
 
@@ -119,15 +133,18 @@ def sample_features(
     r"""Fast pretraining sample for the Γ-model: query, context features and query label.
 
     Returns ``x_q [B, d]`` (:math:`\mathcal N(0, I/d)`), ``h [B, d+1]`` (exact law, via
-    :func:`sample_context_statistics`) and ``y_q [B]`` (:math:`x_q^\top w + \mathcal
+    :func:`sample_context_statistics`, written in place as
+    :func:`features_from_statistics` would) and ``y_q [B]`` (:math:`x_q^\top w + \mathcal
     N(0,\rho)`), all independent given the task.
     """
     batch, d = tasks.shape
-    s, t = sample_context_statistics(tasks, context_len, rho, generator)
-    x_q = standard_normal((batch, d), generator, tasks.device, tasks.dtype) / d**0.5
+    h = torch.empty((batch, d + 1), device=tasks.device, dtype=tasks.dtype)
+    t = _statistics_into(h[:, :d], tasks, context_len, rho, generator, d / context_len)
+    h[:, d] = t / context_len
+    x_q = standard_normal((batch, d), generator, tasks.device, tasks.dtype).mul_(d**-0.5)
     noise = standard_normal((batch,), generator, tasks.device, tasks.dtype)
-    y_q = (x_q * tasks).sum(-1) + rho**0.5 * noise
-    return x_q, features_from_statistics(s, t, context_len), y_q
+    y_q = (x_q * tasks).sum(-1).add_(noise, alpha=rho**0.5)
+    return x_q, h, y_q
 
 
 def predict(gamma: torch.Tensor, x_q: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
