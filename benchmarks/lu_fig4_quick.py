@@ -13,7 +13,11 @@ Also the load average, since the machine may be shared.
 Reference: the authors' implementation takes ~22 s at d=10, 310 s at d=32 and 73 min at
 d=64 on 2 cores.
 
-Usage: ``.venv/bin/python benchmarks/lu_fig4_quick.py [--d 10 32] [--threads 1]``
+With ``--compare-double`` the PCG solves are repeated in float64 (``precision="double"``) on
+the same problems and the ratio printed (not counted in the total).
+
+Usage: ``.venv/bin/python benchmarks/lu_fig4_quick.py [--d 10 32] [--threads 1]
+[--compare-double]``
 """
 
 from __future__ import annotations
@@ -62,9 +66,11 @@ def solve_flop(method: str, batch: int, n: int, d: int, iterations: int) -> floa
     return batch * (2.0 * n * p * p + p**3 / 3.0)
 
 
-def run_d(d: int, device: torch.device, trials: int, dmmse_prompts: int) -> dict[str, Any]:
-    """The whole quick Fig. 4 sweep at one d; returns timings and the mean g_task curve."""
-    times = dict.fromkeys(("sample", "solve", "errors", "dmmse"), 0.0)
+def run_d(d: int, device: torch.device, trials: int, dmmse_prompts: int,
+          compare_double: bool = False) -> dict[str, Any]:
+    """The whole quick Fig. 4 sweep at one d; returns timings and the mean g_task curve
+    (and, with ``compare_double``, the time of the same solves in float64 PCG)."""
+    times = dict.fromkeys(("sample", "solve", "errors", "dmmse", "double"), 0.0)
     flop = 0.0
     solvers: set[str] = set()
     g_la: list[float] = []
@@ -80,6 +86,11 @@ def run_d(d: int, device: torch.device, trials: int, dmmse_prompts: int) -> dict
         fit = fit_gamma_batched(x, h, y, LAM)
         _sync(device)
         times["solve"] += time.perf_counter() - t
+        if compare_double and fit.method.startswith("pcg"):
+            t = time.perf_counter()
+            fit_gamma_batched(x, h, y, LAM, precision="double")
+            _sync(device)
+            times["double"] += time.perf_counter() - t
         n = x.shape[1]
         flop += solve_flop(fit.method, trials, n, d, fit.iterations)
         solvers.add(f"{fit.method}" + (f"/{fit.iterations} it" if fit.iterations else ""))
@@ -105,6 +116,8 @@ def main() -> None:
                         help="torch threads (default: torch's own choice)")
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--dmmse-prompts", type=int, default=1000)
+    parser.add_argument("--compare-double", action="store_true",
+                        help="also time the PCG solves in float64 (not counted in the total)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -115,8 +128,8 @@ def main() -> None:
     reference = {10: 22.0, 32: 310.0, 64: 73 * 60.0}
     for d in args.d:
         start = time.perf_counter()
-        out = run_d(d, device, args.trials, args.dmmse_prompts)
-        total = time.perf_counter() - start
+        out = run_d(d, device, args.trials, args.dmmse_prompts, args.compare_double)
+        total = time.perf_counter() - start - out["double"]
         ref = reference.get(d)
         speedup = f" (authors' code: {ref:.0f} s, x{ref / total:.1f})" if ref else ""
         rate = out["flop"] / out["solve"] / 1e9
@@ -126,6 +139,9 @@ def main() -> None:
         print(f"       solves: {rate:.1f} GFLOP/s = {rate / peak:.0%} of the matmul peak; "
               f"auto choice for one trial: {choose_method(round(TAU * d * d), d, lam=LAM)}; "
               f"load average now {os.getloadavg()[0]:.1f}")
+        if out["double"]:
+            print(f"       same solves in float64 PCG: {out['double']:.1f} s, mixed precision "
+                  f"x{out['double'] / out['solve']:.2f} faster")
         print("       mean LA g_task:", " ".join(f"{g:.4f}" for g in out["g_task"]))
 
 

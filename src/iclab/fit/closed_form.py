@@ -46,7 +46,13 @@ from iclab.fit.ridge_direct import (
     solve_primal,
     solve_primal_batched,
 )
-from iclab.fit.ridge_pcg import DEFAULT_TOL, pcg_iterations, solve_pcg, solve_pcg_batched
+from iclab.fit.ridge_pcg import (
+    DEFAULT_TOL,
+    Precision,
+    pcg_iterations,
+    solve_pcg,
+    solve_pcg_batched,
+)
 from iclab.validation import check_choice, check_nonnegative, check_positive
 
 METHODS = ("auto", "primal", "dual", "pcg")
@@ -134,7 +140,7 @@ def _prepare(x: torch.Tensor, h: torch.Tensor, y: torch.Tensor, lam: float, meth
 def fit_gamma(
     x: torch.Tensor, h: torch.Tensor, y: torch.Tensor, lam: float, method: str = "auto",
     memory_budget: int = DEFAULT_MEMORY_BUDGET, tol: float = DEFAULT_TOL,
-    max_iter: int | None = None,
+    max_iter: int | None = None, precision: Precision = "mixed",
 ) -> GammaFit:
     r"""Γ* of the ridge problem in the module doc.
 
@@ -146,11 +152,14 @@ def fit_gamma(
         memory_budget: bytes per Gram chunk (primal).
         tol, max_iter: CG stopping rule (pcg; default tolerance in :mod:`iclab.fit.ridge_pcg`;
             default cap :func:`default_max_iter`).
+        precision: PCG arithmetic, ``"mixed"`` (float32 sweeps, float64 residuals) or
+            ``"double"`` (:mod:`iclab.fit.ridge_pcg`).
     """
     lam_scaled, chosen = _prepare(x, h, y, lam, method, tol, batch_dims=0)
     if chosen == "pcg":
         max_iter = max_iter or default_max_iter(x.shape[-2], x.shape[-1], lam, tol)
-        gamma, iters, res = solve_pcg(x, h, y, lam_scaled, tol=tol, max_iter=max_iter)
+        gamma, iters, res = solve_pcg(x, h, y, lam_scaled, tol=tol, max_iter=max_iter,
+                                      precision=precision)
         if res <= 10 * tol:
             return GammaFit(gamma, "pcg", iters, res)
         if method == "pcg":
@@ -168,15 +177,15 @@ def fit_gamma(
 def fit_gamma_batched(
     x: torch.Tensor, h: torch.Tensor, y: torch.Tensor, lam: float, method: str = "auto",
     memory_budget: int = DEFAULT_MEMORY_BUDGET, tol: float = DEFAULT_TOL,
-    max_iter: int | None = None,
+    max_iter: int | None = None, precision: Precision = "mixed",
 ) -> BatchFit:
     r"""Γ* of ``B`` independent ridge problems of the same size (e.g. the trials of one grid
     point), solved together.
 
     Args:
         x ``[B, n, d]``, h ``[B, n, d+1]``, y ``[B, n]`` (float64, any device).
-        lam, method, memory_budget, tol, max_iter: as :func:`fit_gamma`. ``"primal"`` uses
-            the batched dense Gram when :math:`p\le`
+        lam, method, memory_budget, tol, max_iter, precision: as :func:`fit_gamma`.
+            ``"primal"`` uses the batched dense Gram when :math:`p\le`
             :data:`~iclab.fit.ridge_direct.DENSE_MAX_P`, else one chunked doubly symmetric
             Gram per problem.
 
@@ -190,7 +199,8 @@ def fit_gamma_batched(
     nan = torch.full((batch,), float("nan"), dtype=x.dtype, device=x.device)
     if chosen == "pcg":
         max_iter = max_iter or default_max_iter(x.shape[-2], x.shape[-1], lam, tol)
-        gamma, iters, res = solve_pcg_batched(x, h, y, lam_scaled, tol=tol, max_iter=max_iter)
+        gamma, iters, res = solve_pcg_batched(x, h, y, lam_scaled, tol=tol, max_iter=max_iter,
+                                              precision=precision)
         bad = torch.nonzero(res > 10 * tol).flatten().tolist()
         if bad and method == "pcg":
             warnings.warn(f"PCG stopped at relative residual {float(res.max()):.2e} > tol for "
