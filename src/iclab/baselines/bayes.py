@@ -36,12 +36,11 @@ def bayes_ridge_weights(prompts: Prompts, rho: float, prior_var: float = 1.0) ->
     r"""Posterior mean :math:`(X^\top X + \frac{\rho}{\sigma_w^2}I)^{-1}X^\top y`, ``[B, d]``."""
     check_positive("rho", rho)
     check_positive("prior_var", prior_var)
-    x, y = prompts.X, prompts.y
-    gram = x.transpose(1, 2) @ x
+    stats = PromptStatistics.from_prompts(prompts)
+    gram = stats.gram
     gram.diagonal(dim1=1, dim2=2).add_(rho / prior_var)
-    xty = (x.transpose(1, 2) @ y.unsqueeze(-1)).squeeze(-1)
     chol = torch.linalg.cholesky(gram)
-    return torch.cholesky_solve(xty.unsqueeze(-1), chol).squeeze(-1)
+    return torch.cholesky_solve(stats.xty.unsqueeze(-1), chol).squeeze(-1)
 
 
 def bayes_ridge_predict(prompts: Prompts, rho: float, prior_var: float = 1.0) -> torch.Tensor:

@@ -118,10 +118,11 @@ def choose_method(n: int, d: int, tol: float = DEFAULT_TOL, lam: float = 0.0) ->
 
 
 def _prepare(x: torch.Tensor, h: torch.Tensor, y: torch.Tensor, lam: float, method: str,
-             tol: float, batch_dims: int) -> tuple[float, str]:
+             tol: float, max_iter: int | None, batch_dims: int) -> tuple[float, str, int]:
     """The checks and set-up both entry points share: validate ``lam``, ``method``, ``tol``
     and the shapes (``x [*batch, n, d]`` with ``batch_dims`` leading dimensions, ``h [*batch,
-    n, d+1]``, ``y [*batch, n]``); return ``(lam_scaled, chosen solver)``."""
+    n, d+1]``, ``y [*batch, n]``); return ``(lam_scaled, chosen solver, CG iteration cap)``
+    (``max_iter``, or :func:`default_max_iter` when ``None``)."""
     check_nonnegative("lam", lam)
     check_choice("method", method, METHODS)
     check_positive("tol", tol)
@@ -134,7 +135,8 @@ def _prepare(x: torch.Tensor, h: torch.Tensor, y: torch.Tensor, lam: float, meth
         raise ValueError(f"shapes x {tuple(x.shape)}, h {tuple(h.shape)}, y {tuple(y.shape)} "
                          "must be [..., n, d], [..., n, d+1], [..., n]")
     chosen = choose_method(n, d, tol, lam) if method == "auto" else method
-    return ridge_scale(n, d, lam), chosen
+    cap = default_max_iter(n, d, lam, tol) if max_iter is None else max_iter
+    return ridge_scale(n, d, lam), chosen, cap
 
 
 def fit_gamma(
@@ -155,9 +157,8 @@ def fit_gamma(
         precision: PCG arithmetic, ``"mixed"`` (float32 sweeps, float64 residuals) or
             ``"double"`` (:mod:`iclab.fit.ridge_pcg`).
     """
-    lam_scaled, chosen = _prepare(x, h, y, lam, method, tol, batch_dims=0)
+    lam_scaled, chosen, max_iter = _prepare(x, h, y, lam, method, tol, max_iter, batch_dims=0)
     if chosen == "pcg":
-        max_iter = max_iter or default_max_iter(x.shape[-2], x.shape[-1], lam, tol)
         gamma, iters, res = solve_pcg(x, h, y, lam_scaled, tol=tol, max_iter=max_iter,
                                       precision=precision)
         if res <= 10 * tol:
@@ -194,11 +195,10 @@ def fit_gamma_batched(
         the solver tolerance. Problems whose PCG does not converge are re-solved by the primal
         route (with a ``RuntimeWarning`` when ``method="pcg"`` was asked for).
     """
-    lam_scaled, chosen = _prepare(x, h, y, lam, method, tol, batch_dims=1)
+    lam_scaled, chosen, max_iter = _prepare(x, h, y, lam, method, tol, max_iter, batch_dims=1)
     batch = x.shape[0]
     nan = torch.full((batch,), float("nan"), dtype=x.dtype, device=x.device)
     if chosen == "pcg":
-        max_iter = max_iter or default_max_iter(x.shape[-2], x.shape[-1], lam, tol)
         gamma, iters, res = solve_pcg_batched(x, h, y, lam_scaled, tol=tol, max_iter=max_iter,
                                               precision=precision)
         bad = torch.nonzero(res > 10 * tol).flatten().tolist()

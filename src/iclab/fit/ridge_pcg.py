@@ -92,16 +92,17 @@ def _apply_gram(xt: torch.Tensor, ht: torch.Tensor, h: torch.Tensor, gamma: torc
     return out
 
 
-def _apply_normal_rows(x: torch.Tensor, h: torch.Tensor, gamma: torch.Tensor,
-                       lam_scaled: float, block: int = _NORMAL_BLOCK) -> torch.Tensor:
-    r""":math:`(G+\lambda'I)\,\mathrm{vec}\,\Gamma` from the data as given, ``x [B, n, d]``,
-    ``h [B, n, d+1]`` (float64; used for the exact residuals)."""
-    out = gamma * lam_scaled
-    for start in range(0, x.shape[1], block):
-        xs, hs = x[:, start:start + block], h[:, start:start + block]
-        q = (torch.bmm(xs, gamma) * hs).sum(-1, keepdim=True)     # [B, c, 1]
-        out.baddbmm_(xs.transpose(1, 2), hs * q)
-    return out
+def _residual(x: torch.Tensor, h: torch.Tensor, b: torch.Tensor, gamma: torch.Tensor,
+              lam_scaled: float) -> torch.Tensor:
+    r"""The exact residual :math:`B - (G+\lambda'I)\,\mathrm{vec}\,\Gamma` from the data as
+    given (``x [B, n, d]``, ``h [B, n, d+1]``, float64), through :func:`_apply_gram` on
+    transposed views."""
+    return b - _apply_gram(x.transpose(1, 2), h.transpose(1, 2), h, gamma) - lam_scaled * gamma
+
+
+def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Frobenius inner product per problem, ``[B, d, d+1] × [B, d, d+1] -> [B]``."""
+    return (a * b).sum((1, 2))
 
 
 @dataclasses.dataclass
@@ -141,6 +142,11 @@ class _Whitened:
         ridge = lam_scaled / (ex.unsqueeze(-1) * eh.unsqueeze(-2))
         return cls(ux, uh, sx, sh, ridge, xt, ht, h_rows)
 
+    @property
+    def mixed(self) -> bool:
+        """Whether the operator runs in float32 (the float64 residuals are the reference)."""
+        return self.xt.dtype == torch.float32
+
     def to_white(self, r: torch.Tensor) -> torch.Tensor:
         r""":math:`E_x^{-1/2}U_x^\top R\,U_h E_h^{-1/2}` (a residual into whitened form)."""
         rt = torch.bmm(torch.bmm(self.ux.transpose(1, 2), r), self.uh)
@@ -166,25 +172,24 @@ def _cg_sweep(w: _Whitened, rt: torch.Tensor, target: torch.Tensor, active: torc
     r"""CG on the whitened system :math:`\tilde A\tilde\Delta = \tilde R` from zero, with the
     diagonal preconditioner :math:`1+\Lambda`, for the ``active`` problems, each until its
     original-residual norm is below ``target [B]``. Returns ``(delta_white, iterations)``."""
-    dot = lambda a, b: (a * b).sum((1, 2))  # noqa: E731
     precond = 1.0 + w.ridge
     r = rt.clone()
     delta = torch.zeros_like(rt)
     active = active & (w.original_norm(r) > target)
     z = r / precond
     p = z.clone()
-    rz = dot(r, z)
+    rz = _dot(r, z)
     it = 0
     while bool(active.any()) and it < max_iter:
         it += 1
         ap = w.apply(p)
-        pap = dot(p, ap)
+        pap = _dot(p, ap)
         step = torch.where(active & (pap > 0), rz / torch.where(pap > 0, pap, 1.0), 0.0)
         delta.add_(p * step[:, None, None])
         r.sub_(ap * step[:, None, None])
         active &= w.original_norm(r) > target
         z = r / precond
-        rz_new = dot(r, z)
+        rz_new = _dot(r, z)
         beta = torch.where(active & (rz > 0), rz_new / torch.where(rz > 0, rz, 1.0), 0.0)
         p = z + beta[:, None, None] * p
         rz = rz_new
@@ -214,17 +219,18 @@ def solve_pcg_batched(
     res = torch.ones_like(b_norm)
     done = 0
     while done < max_iter:
-        target = torch.maximum(tol * b_norm, SWEEP_REDUCTION * res * b_norm) \
-            if w.xt.dtype != x.dtype else tol * b_norm
         active = res > tol
         if not bool(active.any()):
             break
+        target = tol * b_norm
+        if w.mixed:
+            target = torch.maximum(target, SWEEP_REDUCTION * res * b_norm)
         delta, it = _cg_sweep(w, w.to_white(r), target, active, max_iter - done)
         done += it
         gamma += w.from_white(delta)
-        r = b - _apply_normal_rows(x, h, gamma, lam_scaled)
+        r = _residual(x, h, b, gamma, lam_scaled)
         new_res = torch.linalg.matrix_norm(r) / b_norm
-        if w.xt.dtype != x.dtype and bool((new_res[active] > 0.1 * res[active]).any()):
+        if w.mixed and bool((new_res[active] > 0.1 * res[active]).any()):
             w = _Whitened.build(x, h, lam_scaled, x.dtype)  # float32 floor reached
         res = new_res
         if it == 0:
