@@ -15,7 +15,7 @@ from iclab.fit.closed_form import choose_method, fit_gamma_batched, ridge_scale
 from iclab.fit.ridge_direct import rhs, symmetric_gram
 from iclab.fit.ridge_pcg import DEFAULT_TOL, pcg_iterations, pcg_rate, solve_pcg
 from iclab.models.reduced import sample_features
-from iclab.tasks.regression import InContextRegression
+from iclab.tasks.regression import InContextRegression, assign_tasks
 from iclab.theory.finite_d import isotropic_moments
 
 
@@ -151,3 +151,25 @@ def test_lu_fit_trials_splits_groups_by_memory(monkeypatch: pytest.MonkeyPatch) 
     for s, trial in zip((0, 1, 2), got, strict=True):
         ref = gamma_trials.fit_trial(*args, torch.Generator().manual_seed(s))
         assert float((trial.gamma - ref.gamma).norm() / ref.gamma.norm()) < 1e-10
+
+
+def test_lu_fig4_simulates_the_nominal_tau() -> None:
+    """Fig. 4 fits n = round(τd²) contexts even when k does not divide it (near-balanced
+    usage: every task ⌊n/k⌋ or ⌈n/k⌉ times); Figs. 1–2 keep the authors' n = k·round(τd²/k).
+
+    At d = 6, κ = 5 (k = 30), τ = 1.2: τd² = 43.2, so n = 43 (τ = 1.19) against 30 by the
+    authors' rule (τ = 0.83, on the other side of the interpolation peak).
+    """
+    from iclab.contract import RunContext
+    from iclab.experiments import get_experiment
+    from iclab.experiments.lu2024.common import la_rows
+
+    point = {"d": 6, "alpha": 2.0, "kappa": 5.0, "tau": 1.2, "rho": 0.01, "lam": 1e-6}
+    ctx = RunContext(seed=3, device=torch.device("cpu"))
+    fig4 = get_experiment("lu2024.fig4").make_settings("quick", {"d": 6})
+    fig1 = get_experiment("lu2024.fig1").make_settings("quick", {"d": 6})
+    trial, rows = la_rows(fig4, point, ctx)
+    assert rows[0]["n"] == 43 and rows[0]["k"] == 30 and trial.task.balanced
+    assert la_rows(fig1, point, ctx)[1][0]["n"] == 30
+    counts = torch.bincount(assign_tasks(43, 30, True, ctx.generator()), minlength=30)
+    assert sorted(set(counts.tolist())) == [1, 2] and int(counts.sum()) == 43

@@ -2,7 +2,8 @@ r"""Fitting trials of the Lu et al. 2024 linear-attention simulations (docs/lu20
 
 One *trial*: draw the pool of :math:`k=\max(1, \mathrm{round}(\kappa d))` pretraining tasks (or
 none at :math:`\kappa=\infty`), :math:`n=\mathrm{round}(\tau d^2)` pretraining contexts
-(rounded to a multiple of :math:`k` when task usage is balanced) with the exact fast feature
+(rounded to a multiple of :math:`k` with ``round_n_to_pool``, the authors' rule, which moves
+the simulated τ when k is comparable to n) with the exact fast feature
 sampler (:func:`iclab.models.reduced.sample_features`), and fit :math:`\Gamma^*` in closed
 form (:func:`iclab.fit.closed_form.fit_gamma`). :func:`fit_trials` fits the trials of one grid
 point together (:func:`iclab.fit.closed_form.fit_gamma_batched`). Their errors are computed
@@ -44,25 +45,28 @@ class Trial:
     iterations: int
 
 
-def sizes(d: int, alpha: float, kappa: float, tau: float, balanced: bool
+def sizes(d: int, alpha: float, kappa: float, tau: float, round_n_to_pool: bool = True
           ) -> tuple[int, int | None, int]:
     """(ℓ, k, n) for a grid point: ℓ = round(αd), k = max(1, round(κd)) (``None`` if
-    κ = ∞), n = round(τd²), rounded to a multiple of k when balanced (authors' rule)."""
+    κ = ∞), n = round(τd²), rounded to a multiple of k with ``round_n_to_pool`` (the
+    authors' rule: every task used equally often, but the simulated τ = n/d² moves when k
+    is comparable to τd², e.g. n = k at k = 1.25 τd²)."""
     ell = max(1, round(alpha * d))
     k = None if math.isinf(kappa) else max(1, round(kappa * d))
     n = max(1, round(tau * d * d))
-    if k is not None and balanced:
+    if k is not None and round_n_to_pool:
         n = balanced_context_count(n, k)
     return ell, k, n
 
 
 def draw_sample(d: int, alpha: float, kappa: float, tau: float, rho: float,
-                generator: torch.Generator, task_norm: TaskNorm, balanced: bool
+                generator: torch.Generator, task_norm: TaskNorm, balanced: bool,
+                round_n_to_pool: bool = True,
                 ) -> tuple[InContextRegression, torch.Tensor | None, tuple[torch.Tensor, ...],
                            int]:
     """One trial's task family, pool and pretraining sample ``(x [n, d], h [n, d+1],
     y [n])``, and ``n`` (as :func:`fit_trial` draws them)."""
-    ell, k, n = sizes(d, alpha, kappa, tau, balanced)
+    ell, k, n = sizes(d, alpha, kappa, tau, balanced and round_n_to_pool)
     task = InContextRegression(d=d, context_len=ell, rho=rho, k=k, task_norm=task_norm,
                                balanced=balanced)
     pool = task.draw_pool(generator)
@@ -77,11 +81,11 @@ def draw_sample(d: int, alpha: float, kappa: float, tau: float, rho: float,
 def fit_trial(
     d: int, alpha: float, kappa: float, tau: float, rho: float, lam: float,
     generator: torch.Generator, task_norm: TaskNorm = "sphere", balanced: bool = True,
-    solver: str = "auto",
+    solver: str = "auto", round_n_to_pool: bool = True,
 ) -> Trial:
     """Draw one pretraining set and fit Γ* (float64, on the generator's device)."""
     task, pool, (x, h, y), n = draw_sample(d, alpha, kappa, tau, rho, generator, task_norm,
-                                           balanced)
+                                           balanced, round_n_to_pool)
     fit = fit_gamma(x, h, y, lam, method=solver)
     return Trial(task, pool, fit.gamma, n, fit.method, fit.iterations)
 
@@ -89,7 +93,7 @@ def fit_trial(
 def fit_trials(
     d: int, alpha: float, kappa: float, tau: float, rho: float, lam: float,
     generators: Sequence[torch.Generator], task_norm: TaskNorm = "sphere",
-    balanced: bool = True, solver: str = "auto",
+    balanced: bool = True, solver: str = "auto", round_n_to_pool: bool = True,
 ) -> list[Trial]:
     """The trials of one grid point, one per generator, with their Γ* fits solved together
     (:func:`iclab.fit.closed_form.fit_gamma_batched`: one batched PCG / dense / dual solve).
@@ -98,13 +102,13 @@ def fit_trials(
     result equals ``[fit_trial(..., g) for g in generators]`` up to the solver tolerance.
     Trials are solved in groups whose samples and solver memory (whitened copies or
     Gram/kernel matrices) fit in about ``_BATCH_BYTES`` (1 GiB)."""
-    n = sizes(d, alpha, kappa, tau, balanced)[2]
+    n = sizes(d, alpha, kappa, tau, balanced and round_n_to_pool)[2]
     # float64 sample, its whitened float32 copies (PCG) or the Gram/kernel (direct solves)
     per_problem = 8 * n * (2 * d + 2) + max(4 * n * (3 * d + 2), 8 * min(n, d * (d + 1)) ** 2)
     group = max(1, _BATCH_BYTES // per_problem)
     out: list[Trial] = []
     for start in range(0, len(generators), group):
-        draws = [draw_sample(d, alpha, kappa, tau, rho, g, task_norm, balanced)
+        draws = [draw_sample(d, alpha, kappa, tau, rho, g, task_norm, balanced, round_n_to_pool)
                  for g in generators[start:start + group]]
         x, h, y = (torch.stack([dr[2][i] for dr in draws]) for i in range(3))
         fit = fit_gamma_batched(x, h, y, lam, method=solver)

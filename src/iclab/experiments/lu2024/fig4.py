@@ -4,7 +4,8 @@
 g_task = e^ICL − e^IDG against κ (log axis) at τ = τ_factor·α: theory (dotted), finite-d
 linear attention (pipeline in :mod:`iclab.experiments.lu2024.common`) and the dMMSE baseline
 on the same pool as each trial's fit (:func:`iclab.evaluate.lu_errors.dmmse_row`), which
-keeps memorising.
+keeps memorising. Each trial fits n = round(τd²) contexts (``round_n_to_pool=False``): the
+authors' rounding of n to a multiple of k would move the simulated τ at large κ.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ class Fig4Settings(SimSettings):
     alphas_b: tuple[PositiveFloat, ...] = ()  # the paper's panel B, (10, 20, 40): "full"
     kappas: NonEmptyTuple[PositiveOrInf] = FIG4_KAPPAS
     dmmse_prompts: PositiveInt = 100
+    #: n = round(τd²) exactly: the authors' rounding to a multiple of k moves τ at large κ
+    round_n_to_pool: bool = False
 
 
 def theory_at(row: pd.Series, metric: str) -> float:
@@ -82,7 +85,7 @@ class LuFig4(Experiment[Fig4Settings]):
                   "tau_factor": 1.0, "kappas": DEMO_KAPPAS, "dmmse_prompts": 200},
         "full": {"d": 100, "trials": 10, "alphas_b": (10.0, 20.0, 40.0)},
     }
-    version = "3"
+    version = "4"
     needs_gpu_for_full = True
     claims = (
         Claim("finite_d_agreement",

@@ -1,7 +1,8 @@
 """``lu2024.fig6`` — the task-diversity transition in a trained transformer (Lu et al. 2024,
 Fig. 6).
 
-g_task = e^ICL − e^IDG against the task diversity κ for two softmax blocks with an MLP. Each
+g_task = e^ICL − e^IDG against the task diversity κ for two softmax blocks with an MLP. One
+engine unit per seed trains that seed's members (one per κ) together. Each
 member (κ, seed) has its own pool of ``k = κ d`` Gaussian tasks and its own pretraining set of
 ``n = τ d²`` contexts drawn from that pool; it is trained by AdamW with early stopping on
 held-out prompts from its pretraining distribution (pool tasks, fresh contexts) through
@@ -69,7 +70,7 @@ class LuFigure6(Experiment[Fig6Settings]):
     paper = "Lu, Letey, Zavatone-Veth, Maiti & Pehlevan 2024 (arXiv 2405.11751), Fig. 6"
     Settings = Fig6Settings
     needs_gpu_for_full = True
-    version = "4"
+    version = "5"
     variants = {
         # alpha = 4: see the module docstring
         "quick": {"d": 6, "kappas": [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0], "tau": 40.0,
@@ -86,16 +87,15 @@ class LuFigure6(Experiment[Fig6Settings]):
         return [{"d": s.d, "arch": s.architecture}]
 
     def trials(self, s: Fig6Settings, point: dict[str, Any]) -> int:
-        return 1
+        return s.seeds  # one unit per seed: its members (one per κ) train together
 
     def run_point(self, s: Fig6Settings, point: dict[str, Any], trial: int,
                   ctx: RunContext) -> list[dict[str, Any]]:
         d = s.d
         ell = max(1, round(s.alpha * d))
         gen = ctx.generator()
-        members = [(kappa, seed) for kappa in s.kappas for seed in range(s.seeds)]
         tasks, pools, datasets, vals = [], [], [], []
-        for kappa, _ in members:
+        for kappa in s.kappas:
             task = InContextRegression(d=d, context_len=ell, rho=s.rho,
                                        k=max(1, round(kappa * d)), task_norm="gaussian",
                                        balanced=False)
@@ -107,21 +107,20 @@ class LuFigure6(Experiment[Fig6Settings]):
             # held out, from the pretraining distribution (pool tasks, fresh contexts)
             vals.append(task.sample(s.val_prompts, gen, kind="pretrain", pool=pool))
         fitted = fit_transformer_ensemble(
-            ARCHITECTURES[point["arch"]](d), len(members), s.recipe(), device=ctx.device,
+            ARCHITECTURES[point["arch"]](d), len(s.kappas), s.recipe(), device=ctx.device,
             init_generator=ctx.generator(1), batch_generator=ctx.generator(2),
             train_sets=datasets, validation=vals)
         report = fitted.report
         assert report is not None
         rows = []
-        for m, ((kappa, seed), task, pool) in enumerate(zip(members, tasks, pools,
-                                                            strict=True)):
+        for m, (kappa, task, pool) in enumerate(zip(s.kappas, tasks, pools, strict=True)):
             errs: dict[str, float] = {}
             for kind in ("icl", "idg"):
                 test = task.sample(s.test_prompts, gen, kind=kind, pool=pool)
                 pred = fitted.model.predict(as_float32(test))[m].double().detach()
                 errs[f"e_{kind}"] = float(((pred - test.y_q) ** 2).mean())
                 errs[f"dmmse_{kind}"] = float(mc_risk(DMMSE(pool, s.rho), test)[0])
-            common = {"kappa": kappa, "k": pool.shape[0], "trial": seed}
+            common = {"kappa": kappa, "k": pool.shape[0]}
             rows.append({**common, "method": "transformer", "e_icl": errs["e_icl"],
                          "e_idg": errs["e_idg"], "g_task": errs["e_icl"] - errs["e_idg"],
                          "val_error": float(report.val_error[m]),
