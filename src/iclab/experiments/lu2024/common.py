@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import pydantic
 from matplotlib.axes import Axes
 
 from iclab.claims import ClaimData
@@ -51,14 +52,18 @@ TheoryAt = Callable[[pd.Series, str], float]
 class SimSettings(ExperimentSettings):
     """Settings every finite-d linear-attention figure has."""
 
-    d: PositiveInt = 100
-    trials: PositiveInt = 10
-    task_norm: TaskNorm = "sphere"
-    balanced: bool = True
-    #: n = k·round(τd²/k) (the authors' rule) instead of n = round(τd²); Fig. 4 turns it off
-    round_n_to_pool: bool = True
-    solver: Solver = "auto"
-    theory_points: PositiveInt = 300
+    d: PositiveInt = pydantic.Field(100, description="token dimension d")
+    trials: PositiveInt = pydantic.Field(10, description="Γ* fits (trials) per grid point")
+    task_norm: TaskNorm = pydantic.Field("sphere", description=(
+        "sphere: tasks of norm √d (the authors' linear simulations); gaussian: N(0, I)"))
+    balanced: bool = pydantic.Field(True, description=(
+        "use every pool task ⌊n/k⌋ or ⌈n/k⌉ times (else each context draws its task)"))
+    round_n_to_pool: bool = pydantic.Field(True, description=(
+        "n = k·round(τd²/k), the authors' rule (moves τ when k is comparable to τd²); "
+        "false: n = round(τd²)"))
+    solver: Solver = pydantic.Field("auto", description=(
+        "Γ* solver: auto (cheapest by its flop estimate), primal, dual or pcg"))
+    theory_points: PositiveInt = pydantic.Field(300, description="points on each theory curve")
 
 
 def la_rows(s: SimSettings, point: dict[str, Any], ctx: RunContext

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pydantic
 from matplotlib.figure import Figure
 
 from iclab import figures
@@ -45,15 +46,20 @@ DEMO_KAPPAS = (0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.6, 2.0, 4.0, 8.0, 16.0, 32.0)
 
 
 class Fig4Settings(SimSettings):
-    rho: NonNegativeFloat = 0.01
-    lam: NonNegativeFloat = 1e-6
-    tau_factor: PositiveFloat = 0.2
-    alphas_a: NonEmptyTuple[PositiveFloat] = (6.0, 10.0, 20.0)
-    alphas_b: tuple[PositiveFloat, ...] = ()  # the paper's panel B, (10, 20, 40): "full"
-    kappas: NonEmptyTuple[PositiveOrInf] = FIG4_KAPPAS
-    dmmse_prompts: PositiveInt = 100
+    rho: NonNegativeFloat = pydantic.Field(0.01, description="label-noise variance ρ")
+    lam: NonNegativeFloat = pydantic.Field(1e-6, description="ridge λ of the Γ* fits")
+    tau_factor: PositiveFloat = pydantic.Field(0.2, description="τ = tau_factor · α")
+    alphas_a: NonEmptyTuple[PositiveFloat] = pydantic.Field(
+        (6.0, 10.0, 20.0), description="α of panel A (context length ℓ = αd)")
+    alphas_b: tuple[PositiveFloat, ...] = pydantic.Field(
+        (), description="α of panel B (the paper's (10, 20, 40) in the full variant)")
+    kappas: NonEmptyTuple[PositiveOrInf] = pydantic.Field(
+        FIG4_KAPPAS, description="task diversities κ = k/d")
+    dmmse_prompts: PositiveInt = pydantic.Field(
+        100, description="dMMSE test prompts of each kind (ICL, IDG) per trial")
     #: n = round(τd²) exactly: the authors' rounding to a multiple of k moves τ at large κ
-    round_n_to_pool: bool = False
+    round_n_to_pool: bool = pydantic.Field(False, description=(
+        "n = k·round(τd²/k), the authors' rule; false (here): n = round(τd²)"))
 
 
 def theory_at(row: pd.Series, metric: str) -> float:
