@@ -52,6 +52,14 @@ def test_experiment_is_generic_in_its_settings(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_every_setting_says_what_it_means(name: str) -> None:
+    """`iclab show NAME` prints each setting's description: none may be missing."""
+    fields = SHIPPED[name].Settings.model_fields
+    missing = [key for key, field in fields.items() if not (field.description or "").strip()]
+    assert not missing, f"{name}: settings without a description: {missing}"
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_variants_validate_and_grid_is_well_formed(name: str) -> None:
     cls = SHIPPED[name]
     assert cls.title.strip() and cls.paper.strip() and isinstance(cls.version, str), name

@@ -65,25 +65,27 @@ class LiSettings(ExperimentSettings):
     :class:`iclab.fit.li_training.TrainConfig` and docs/li2024.md.
     """
 
-    d: int = pydantic.Field(20, ge=1)
-    ns: list[PositiveInt] = pydantic.Field(default_factory=lambda: [10, 20, 40, 60, 80],
-                                           min_length=1)
-    sigma2: float = pydantic.Field(0.0, ge=0)
+    d: int = pydantic.Field(20, ge=1, description="input dimension d")
+    ns: list[PositiveInt] = pydantic.Field(
+        default_factory=lambda: [10, 20, 40, 60, 80], min_length=1,
+        description="context lengths n, trained together in one ensemble")
+    sigma2: float = pydantic.Field(0.0, ge=0, description="label-noise variance σ²")
     seeds: int = pydantic.Field(5, ge=1, description="models per context length")
-    steps: int = pydantic.Field(20000, ge=1)
-    batch: int = pydantic.Field(512, ge=1)
-    lr: float = pydantic.Field(3e-3, gt=0)
+    steps: int = pydantic.Field(20000, ge=1, description="training steps")
+    batch: int = pydantic.Field(512, ge=1, description="prompts per step")
+    lr: float = pydantic.Field(3e-3, gt=0, description="learning rate")
     warmup: int = pydantic.Field(100, ge=0, description="linear lr warm-up steps")
     init: Literal["torch", "label"] = pydantic.Field(
         "torch", description="torch: PyTorch's nn.Linear default; label: ours, +1 on the "
         "value weight reading the label")
-    optimizer: Literal["adam", "sgd"] = "adam"
+    optimizer: Literal["adam", "sgd"] = pydantic.Field("adam", description="adam or sgd")
     curriculum: float = pydantic.Field(
         0.0, ge=0.0, lt=1.0, description="fraction of the steps first trained on the longest "
         "context")
-    test_size: int = pydantic.Field(50000, ge=100)
+    test_size: int = pydantic.Field(50000, ge=100, description="Monte Carlo test prompts per model")
     methods: list[Literal["linear_attention", "h3", "lora"]] = pydantic.Field(
-        default_factory=lambda: ["linear_attention", "h3"], min_length=1)
+        default_factory=lambda: ["linear_attention", "h3"], min_length=1,
+        description="models trained: linear_attention, h3, lora")
 
 
 QUICK: dict[str, Any] = {"d": 4, "ns": [2, 4, 8, 12, 16], "seeds": 3, "steps": 1200, "batch": 128,

@@ -62,22 +62,33 @@ class ModelSpec(pydantic.BaseModel):
 class NoiseSensitivitySettings(ExperimentSettings):
     """Settings of ``llm.noise_sensitivity`` (``models`` may be given as plain path strings)."""
 
-    models: list[ModelSpec] = []
-    task: str = "sentiment"
-    data: str | None = None
-    text_column: str = "text"
-    label_column: str = "label"
-    labels: list[str] | None = None
-    template: str | None = None
-    noise: list[str] = ["label"]
-    p: NonEmptyList[UnitFloat] = [0.0, 0.25, 0.5]
-    k: NonEmptyList[NonNegativeInt] = [8]
-    seeds: PositiveInt = 3
-    n_queries: PositiveInt = 32
-    device: str = "cpu"
-    dtype: str = "float32"
-    batch_size: PositiveInt = 8
-    padding_side: Literal["left", "right"] = "left"
+    models: list[ModelSpec] = pydantic.Field([],
+        description="local checkpoints (paths, or {path, size, kind}); nothing is downloaded")
+    task: str = pydantic.Field("sentiment",
+        description="built-in task name (used when data is not given)")
+    data: str | None = pydantic.Field(None,
+        description=("your own labelled texts: a .jsonl/.json/.csv/.tsv file or a saved "
+                     "dataset (replaces task)"))
+    text_column: str = pydantic.Field("text", description="column of the texts in data")
+    label_column: str = pydantic.Field("label", description="column of the labels in data")
+    labels: list[str] | None = pydantic.Field(None,
+        description="label words, in class order (default: from data)")
+    template: str | None = pydantic.Field(None,
+        description="prompt template (default: the task's own)")
+    noise: list[str] = pydantic.Field(["label"],
+        description="kinds of noise in the demonstrations: label, input_replace, input_perturb")
+    p: NonEmptyList[UnitFloat] = pydantic.Field([0.0, 0.25, 0.5],
+        description="noise levels in [0, 1] (the x-axis)")
+    k: NonEmptyList[NonNegativeInt] = pydantic.Field([8],
+        description="numbers of demonstrations per prompt")
+    seeds: PositiveInt = pydantic.Field(3,
+        description="independent draws of queries and demonstrations")
+    n_queries: PositiveInt = pydantic.Field(32, description="test queries per (noise, k, p, seed)")
+    device: str = pydantic.Field("cpu", description="cpu or cuda[:N]")
+    dtype: str = pydantic.Field("float32", description="float32, float16 or bfloat16")
+    batch_size: PositiveInt = pydantic.Field(8, description="prompts per forward pass")
+    padding_side: Literal["left", "right"] = pydantic.Field("left",
+        description="left (default) or right padding of batched prompts")
 
     @pydantic.field_validator("models", mode="before")
     @classmethod

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pydantic
 from matplotlib.figure import Figure
 
 from iclab import figures
@@ -32,14 +33,20 @@ from iclab.validation import NonEmptyTuple, NonNegativeFloat, PositiveFloat, Pos
 
 
 class Fig1Settings(SimSettings):
-    rho: NonNegativeFloat = 0.01
-    kappa: PositiveOrInf = 0.5
-    alphas: NonEmptyTuple[PositiveFloat] = (1.0, 10.0, 100.0)
-    taus: NonEmptyTuple[PositiveFloat] = (0.2, 0.5, 0.85, 1.15, 1.5, 2.0)
-    lam_ridgeless: NonNegativeFloat = 1e-5
-    alpha_c: PositiveFloat = 10.0
-    lams_c: NonEmptyTuple[NonNegativeFloat] = (1e-5, 0.1, 1.0)
-    taus_c: NonEmptyTuple[PositiveFloat] = (0.2, 0.5, 0.85, 1.0, 1.15, 1.5, 2.0)
+    rho: NonNegativeFloat = pydantic.Field(0.01, description="label-noise variance ρ")
+    kappa: PositiveOrInf = pydantic.Field(0.5,
+        description="task diversity κ = k/d of panels A and B (inf: a fresh task per context)")
+    alphas: NonEmptyTuple[PositiveFloat] = pydantic.Field((1.0, 10.0, 100.0),
+        description="context lengths α = ℓ/d of panels A and B")
+    taus: NonEmptyTuple[PositiveFloat] = pydantic.Field((0.2, 0.5, 0.85, 1.15, 1.5, 2.0),
+        description="pretraining sizes τ = n/d² of panels A and B")
+    lam_ridgeless: NonNegativeFloat = pydantic.Field(1e-5,
+        description="small ridge λ of the 'ridgeless' fits (the theory uses λ = 0)")
+    alpha_c: PositiveFloat = pydantic.Field(10.0, description="α of panel C")
+    lams_c: NonEmptyTuple[NonNegativeFloat] = pydantic.Field((1e-5, 0.1, 1.0),
+        description="ridges λ of panel C")
+    taus_c: NonEmptyTuple[PositiveFloat] = pydantic.Field((0.2, 0.5, 0.85, 1.0, 1.15, 1.5, 2.0),
+        description="τ of panel C")
 
 
 def theory_at(row: pd.Series, metric: str) -> float:

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import pydantic
 from matplotlib.figure import Figure
 
 from iclab import figures
@@ -41,8 +42,10 @@ FIG2_PANELS: dict[str, tuple[str, float, float, tuple[float, ...], tuple[float, 
 
 
 class Fig2Settings(SimSettings):
-    lam: NonNegativeFloat = 1e-6
-    panels: NonEmptyTuple[Literal["A", "B", "C"]] = ("A", "B", "C")
+    lam: NonNegativeFloat = pydantic.Field(1e-6,
+        description="small ridge λ of the fits (the theory uses λ = 0)")
+    panels: NonEmptyTuple[Literal["A", "B", "C"]] = pydantic.Field(("A", "B", "C"),
+        description="panels drawn: A (e^IDG), B and C (e^ICL)")
 
 
 def theory_at(row: pd.Series, metric: str) -> float:

@@ -40,14 +40,14 @@ PANELS: list[tuple[str, str, float, float, list[float]]] = [
 
 class Fig3Settings(ExperimentSettings):
     n_kappa: int = pydantic.Field(401, ge=3, description="grid points in kappa")
-    kappa_min: float = pydantic.Field(0.1, gt=0)
-    kappa_max: float = pydantic.Field(2.1, gt=0)
+    kappa_min: float = pydantic.Field(0.1, gt=0, description="smallest κ of the grid")
+    kappa_max: float = pydantic.Field(2.1, gt=0, description="largest κ of the grid")
     n_rho: int = pydantic.Field(300, ge=2, description="grid points in rho (linear)")
-    rho_min: float = pydantic.Field(0.01, ge=0)
-    rho_max: float = pydantic.Field(1.0, ge=0)
+    rho_min: float = pydantic.Field(0.01, ge=0, description="smallest ρ of the grid")
+    rho_max: float = pydantic.Field(1.0, ge=0, description="largest ρ of the grid")
     n_alpha: int = pydantic.Field(500, ge=3, description="grid points in alpha (log)")
-    alpha_min: float = pydantic.Field(1e-2, gt=0)
-    alpha_max: float = pydantic.Field(1e3, gt=0)
+    alpha_min: float = pydantic.Field(1e-2, gt=0, description="smallest α searched")
+    alpha_max: float = pydantic.Field(1e3, gt=0, description="largest α searched")
 
     @pydantic.model_validator(mode="after")
     def _ranges(self) -> Fig3Settings:

@@ -39,10 +39,14 @@ from iclab.validation import NonEmptyList, PositiveFloat, PositiveInt
 class Fig5Settings(TrainingFields):
     """Settings of ``lu2024.fig5``."""
 
-    ds: NonEmptyList[PositiveInt] = pydantic.Field(default_factory=lambda: [20, 40, 80])
+    ds: NonEmptyList[PositiveInt] = pydantic.Field(default_factory=lambda: [20, 40, 80],
+        description="token dimensions d (each in [1, 4096])")
     taus: NonEmptyList[PositiveFloat] = pydantic.Field(
-        default_factory=lambda: [round(0.25 * i, 2) for i in range(1, 25)])
-    architectures: list[str] = pydantic.Field(default_factory=lambda: list(ARCHITECTURES))
+        default_factory=lambda: [round(0.25 * i, 2) for i in range(1, 25)],
+        description="pretraining sizes τ = n/d²")
+    architectures: list[str] = pydantic.Field(default_factory=lambda: list(ARCHITECTURES),
+        description=("architectures trained: linear (one linear-attention layer), softmax (one "
+                     "softmax block), softmax2_mlp (two softmax blocks with an MLP)"))
     alpha: float = pydantic.Field(1.0, gt=0, le=1000, description="context length / d")
     rho: float = pydantic.Field(0.01, ge=0, le=100, description="label-noise variance")
     optimizer: Literal["lbfgs", "adamw"] = pydantic.Field(

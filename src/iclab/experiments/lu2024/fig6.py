@@ -46,12 +46,13 @@ from iclab.validation import NonEmptyList, PositiveOrInf
 class Fig6Settings(EarlyStoppingFields):
     """Settings of ``lu2024.fig6``."""
 
-    d: int = pydantic.Field(20, ge=1, le=4096)
+    d: int = pydantic.Field(20, ge=1, le=4096, description="token dimension d")
     kappas: NonEmptyList[PositiveOrInf] = pydantic.Field(
-        default_factory=lambda: [0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0])
-    alpha: float = pydantic.Field(1.0, gt=0, le=1000)
-    tau: float = pydantic.Field(10.0, gt=0, le=1000)
-    rho: float = pydantic.Field(0.01, ge=0, le=100)
+        default_factory=lambda: [0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0],
+        description="task diversities κ = k/d (at least 3)")
+    alpha: float = pydantic.Field(1.0, gt=0, le=1000, description="context length / d")
+    tau: float = pydantic.Field(10.0, gt=0, le=1000, description="pretraining contexts / d²")
+    rho: float = pydantic.Field(0.01, ge=0, le=100, description="label-noise variance")
     architecture: Literal["linear", "softmax", "softmax2_mlp"] = pydantic.Field(
         "softmax2_mlp", description="one of " + ", ".join(ARCHITECTURES))
 

@@ -46,14 +46,16 @@ class TrainingFields(ExperimentSettings):
                                 description="AdamW steps (the most, with early stopping)")
     batch: int = pydantic.Field(128, ge=1, le=1_000_000,
                                 description="contexts per member per step")
-    lr: float = pydantic.Field(1e-3, gt=0, le=1.0)
-    weight_decay: float = pydantic.Field(1e-4, ge=0, le=1.0)
+    lr: float = pydantic.Field(1e-3, gt=0, le=1.0,
+        description="AdamW learning rate (peak, with a schedule)")
+    weight_decay: float = pydantic.Field(1e-4, ge=0, le=1.0, description="AdamW weight decay")
     schedule: Literal["constant", "cosine"] = pydantic.Field(
         "constant", description="AdamW learning-rate schedule: constant, or warm-up + cosine")
     warmup: float = pydantic.Field(0.0, ge=0, le=1, description="warm-up fraction of steps")
     seeds: int = pydantic.Field(3, ge=1, le=10_000,
                                 description="independent models per configuration")
-    test_prompts: int = pydantic.Field(4000, ge=1, le=10_000_000)
+    test_prompts: int = pydantic.Field(4000, ge=1, le=10_000_000,
+        description="Monte Carlo test prompts per model")
 
     def train_settings(self) -> TrainSettings:
         """AdamW's hyper-parameters."""

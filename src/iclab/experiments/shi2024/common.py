@@ -39,23 +39,29 @@ class RankSettings(ExperimentSettings):
     """Regression settings. ``task`` is the test task ``s = V^T w`` in the eigenbasis."""
 
     eigenvalues: NonEmptyList[PositiveFloat] = pydantic.Field(
-        default_factory=lambda: [5.0, 3.0, 2.0, 1.0, 0.5, 0.2])
+        default_factory=lambda: [5.0, 3.0, 2.0, 1.0, 0.5, 0.2],
+        description="eigenvalues λ of the input covariance, non-increasing (d = their number)")
     basis_seed: int = pydantic.Field(1, description="seed of the random eigenbasis V")
     n: int = pydantic.Field(20, ge=1, description="pretraining context length N (rho = N)")
     m: int = pydantic.Field(10, ge=1, description="test context length M (rho = M)")
-    ranks: NonEmptyList[PositiveInt] = pydantic.Field(default_factory=lambda: [1, 2, 3, 4, 6])
-    seeds: int = pydantic.Field(5, ge=1)
-    steps: int = pydantic.Field(6000, ge=1)
+    ranks: NonEmptyList[PositiveInt] = pydantic.Field(default_factory=lambda: [1, 2, 3, 4, 6],
+        description="ranks r of the key-query matrix Γ compared (model sizes), each in [1, d]")
+    seeds: int = pydantic.Field(5, ge=1, description="models per rank")
+    steps: int = pydantic.Field(6000, ge=1, description="training steps")
     steps_grid: NonEmptyList[PositiveInt] = pydantic.Field(
-        default_factory=lambda: [300, 1000, 3000, 6000])
-    batch: int = pydantic.Field(4096, ge=1)
-    lr: float = pydantic.Field(3e-2, gt=0)
-    init_scale: float = pydantic.Field(0.05, gt=0)
+        default_factory=lambda: [300, 1000, 3000, 6000],
+        description="training lengths at which the trained models are evaluated")
+    batch: int = pydantic.Field(4096, ge=1, description="prompts per step")
+    lr: float = pydantic.Field(3e-2, gt=0, description="learning rate")
+    init_scale: float = pydantic.Field(0.05, gt=0,
+        description="scale of the random initial weights")
     task: NonEmptyList[FiniteFloat] = pydantic.Field(
-        default_factory=lambda: [1.0, -0.7, 0.5, 0.0, 0.0, 0.0])
+        default_factory=lambda: [1.0, -0.7, 0.5, 0.0, 0.0, 0.0],
+        description="test task s = Vᵀw in the eigenbasis (one entry per eigenvalue)")
     sigma2s: NonEmptyList[NonNegativeFloat] = pydantic.Field(
-        default_factory=lambda: [0.0, 0.25, 0.5, 1.0, 1.5, 2.0])
-    n_test: int = pydantic.Field(200000, ge=100)
+        default_factory=lambda: [0.0, 0.25, 0.5, 1.0, 1.5, 2.0],
+        description="variances of the label noise added to the test context")
+    n_test: int = pydantic.Field(200000, ge=100, description="Monte Carlo test prompts per point")
 
     @pydantic.model_validator(mode="after")
     def _shapes(self) -> RankSettings:
@@ -120,21 +126,27 @@ class RankExperiment(Experiment[RankSettings]):
 class ParitySettings(ExperimentSettings):
     """Parity settings (the parity construction is the toolkit's, not the paper's)."""
 
-    d: int = pydantic.Field(8, ge=3)
-    d_imp: int = pydantic.Field(4, ge=2)
-    p_imp: float = pydantic.Field(0.75, ge=0, le=1)
+    d: int = pydantic.Field(8, ge=3, description="input dimension (d(d-1)/2 coordinate pairs)")
+    d_imp: int = pydantic.Field(4, ge=2,
+        description="size of the important block (its pairs are the important tasks), < d")
+    p_imp: float = pydantic.Field(0.75, ge=0, le=1,
+        description="probability that a pretraining task is an important pair")
     n: int = pydantic.Field(30, ge=1, description="context length N")
-    p_train: float = pydantic.Field(0.0, ge=0, lt=0.5)
-    heads: NonEmptyList[PositiveInt] = pydantic.Field(default_factory=lambda: [2, 6, 12, 24, 56])
-    head: str = pydantic.Field("rank1", pattern="^(rank1|full)$")
-    seeds: int = pydantic.Field(5, ge=1)
-    steps: int = pydantic.Field(3000, ge=1)
-    batch: int = pydantic.Field(2048, ge=1)
-    lr: float = pydantic.Field(1e-2, gt=0)
-    init_scale: float = pydantic.Field(1.0, gt=0)
+    p_train: float = pydantic.Field(0.0, ge=0, lt=0.5,
+        description="probability of flipping each context label in pretraining")
+    heads: NonEmptyList[PositiveInt] = pydantic.Field(default_factory=lambda: [2, 6, 12, 24, 56],
+        description="numbers of heads m compared (model sizes)")
+    head: str = pydantic.Field("rank1", pattern="^(rank1|full)$",
+        description="rank1: each head's W = u vᵀ; full: unconstrained W")
+    seeds: int = pydantic.Field(5, ge=1, description="models per number of heads")
+    steps: int = pydantic.Field(3000, ge=1, description="training steps")
+    batch: int = pydantic.Field(2048, ge=1, description="prompts per step")
+    lr: float = pydantic.Field(1e-2, gt=0, description="learning rate")
+    init_scale: float = pydantic.Field(1.0, gt=0, description="scale of the random initial weights")
     flips: NonEmptyList[UnitFloat] = pydantic.Field(
-        default_factory=lambda: [0.0, 0.1, 0.2, 0.3, 0.4, 0.5])
-    per_pair: int = pydantic.Field(4000, ge=10)
+        default_factory=lambda: [0.0, 0.1, 0.2, 0.3, 0.4, 0.5],
+        description="fractions of context labels flipped at test")
+    per_pair: int = pydantic.Field(4000, ge=10, description="test prompts per coordinate pair")
 
     @pydantic.model_validator(mode="after")
     def _block(self) -> ParitySettings:

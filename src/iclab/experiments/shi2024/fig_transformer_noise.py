@@ -46,7 +46,7 @@ from iclab.validation import NonEmptyList, NonNegativeFloat
 class NoiseSettings(EarlyStoppingFields):
     """Settings of ``shi2024.fig_transformer_noise``."""
 
-    d: int = pydantic.Field(10, ge=1, le=4096)
+    d: int = pydantic.Field(10, ge=1, le=4096, description="token dimension d")
     alpha: float = pydantic.Field(2.0, gt=0, le=1000, description="context length / d")
     rho: float = pydantic.Field(0.01, ge=0, le=100,
                                 description="variance of the context-label noise in training")
