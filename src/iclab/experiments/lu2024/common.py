@@ -24,6 +24,7 @@ The toolkit's choices where the paper does not fix a detail (also in ``docs/lu20
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -37,7 +38,7 @@ from iclab.contract import ExperimentSettings, RunContext
 from iclab.evaluate.deviation import deviation_table
 from iclab.evaluate.lu_errors import exact_errors
 from iclab.fit.closed_form import choose_method, estimated_flops
-from iclab.fit.gamma_trials import Trial, fit_trial
+from iclab.fit.gamma_trials import Trial, fit_trial, sizes
 from iclab.theory import asymptotic
 from iclab.validation import PositiveInt
 
@@ -96,9 +97,9 @@ def fit_cost(point: dict[str, Any]) -> float:
     0.014, 0.018 and 0.053 s against 0.006, 0.029 and 0.051 s.
     """
     d = int(point.get("d", 24))
-    tau = float(point.get("tau", 1.0))
     lam = float(point.get("lam", 0.0))
-    n = max(1, round(tau * d * d))
+    n = sizes(d, float(point.get("alpha", 1.0)), float(point.get("kappa", math.inf)),
+              float(point.get("tau", 1.0)))[2]
     method = choose_method(n, d, lam=lam)
     rate = _PCG_FLOPS if method == "pcg" else _DIRECT_FLOPS
     return (estimated_flops(n, d, method, lam=lam) / rate + n * (2 * d + 2) * _SAMPLE_SECONDS
