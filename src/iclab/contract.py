@@ -194,8 +194,9 @@ class Experiment(ABC, Generic[S]):
     def unit_cost(self, settings: S, point: dict[str, Any]) -> float:
         """Expected relative cost of one unit at ``point`` (default 1).
 
-        Only weights the progress bar's time-left estimate; override where units differ a lot
-        (e.g. the work of a closed-form fit grows with n = τd²).
+        Weights the progress bar's time-left estimate and, with several workers, orders the
+        units (longest first, so that the workers finish together); override where units
+        differ a lot (e.g. the work of a closed-form fit grows with n = τd²).
         """
         return 1.0
 

@@ -17,7 +17,7 @@ QUICK_TOO_LONG = {"llm.noise_sensitivity"}
 #: in docs/claims.md ("Claims that do not hold yet"), not a threshold to move. The suite does
 #: not assert their quick verdicts; the contract tests run their ``smoke_overrides``, and
 #: tests/transformers checks each of their checks on data with a known answer.
-QUICK_CLAIMS_OPEN = {"lu2024.fig6", "shi2024.fig_transformer_noise"}
+QUICK_CLAIMS_OPEN = {"lu2024.fig6"}
 
 
 def package_experiments() -> dict[str, type[Experiment]]:

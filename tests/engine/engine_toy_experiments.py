@@ -49,3 +49,13 @@ class ToyMonteCarlo(Experiment):
         fig, axes = subplots()
         experiment_points(axes[0, 0], results[results.method == "mc"], "x", "value")
         return fig
+
+
+@register
+class ToyCostly(ToyMonteCarlo):
+    """``toy.mc`` whose units at larger x are expected to cost more (``unit_cost = 1 + x``)."""
+
+    name = "toy.costly"
+
+    def unit_cost(self, settings: Any, point: dict[str, Any]) -> float:
+        return 1.0 + point["x"]

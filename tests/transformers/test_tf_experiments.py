@@ -112,6 +112,9 @@ def test_shi_checks_on_known_sensitivities() -> None:
     ("shi2024.fig_transformer_noise", {"sizes": [[1, 6, 4]]}),
     ("shi2024.fig_transformer_noise", {"test_noise": [0.5, 1.0]}),
     ("shi2024.fig_transformer_noise", {"patience": 0}),
+    ("shi2024.fig_transformer_noise", {"restarts": 0}),
+    # the quick variant screens 4 restarts, which only L-BFGS does
+    ("shi2024.fig_transformer_noise", {"restarts": 4, "optimizer": "adamw"}),
 ])
 def test_bad_settings_are_parameter_errors(name: str, bad: dict) -> None:
     key = next(iter(bad))
@@ -149,6 +152,7 @@ def test_smoke_run_records_training_diagnostics(name: str, tmp_path) -> None:
     assert len(trained) and np.isfinite(trained.select_dtypes("number").to_numpy(float)).all()
     wanted = {"lu2024.fig5": {"train_loss", "grad_norm", "converged"},
               "lu2024.fig6": {"val_error", "stop_step", "converged"},
-              "shi2024.fig_transformer_noise": {"val_error", "stop_step", "converged"}}[name]
+              "shi2024.fig_transformer_noise": {"val_error", "stop_step", "converged",
+                                                "restart"}}[name]
     assert wanted <= set(res.columns)
     exp.plot(run.settings, res, run.theory)

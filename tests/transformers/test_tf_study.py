@@ -65,3 +65,47 @@ def test_bad_inputs_are_clear_errors() -> None:
         Recipe("sgd")
     with pytest.raises(ParameterError, match="init_scale"):
         Recipe(init_scale=0.0)
+
+
+def test_select_copies_the_chosen_members() -> None:
+    model = EnsembleTransformer(lu_linear_attention(3), 4,
+                                generator=torch.Generator().manual_seed(5))
+    tokens = torch.randn(4, 6, 5, 4, generator=torch.Generator().manual_seed(6))
+    picked = model.select([2, 0])
+    assert picked.members == 2
+    with torch.no_grad():
+        full, part = model(tokens), picked(tokens[[2, 0]])
+    torch.testing.assert_close(part, full[[2, 0]], rtol=0, atol=0)
+    with pytest.raises(ValueError, match="index"):
+        model.select([4])
+
+
+def test_restarts_keep_the_best_screened_initialisation() -> None:
+    """Each member keeps its restart of lowest validation error after the screen, trains on,
+    and ends no worse on the validation set than that restart (checked by scoring the final
+    ensemble on the validation prompts independently of the trainer)."""
+    task, gen = InContextRegression(d=3, context_len=4, rho=0.01), torch.Generator()
+    gen.manual_seed(9)
+    val = task.sample(200, gen, kind="pretrain")
+    recipe = Recipe("lbfgs", max_iter=60, restarts=3, screen_iter=25, patience=2)
+    fitted = fit_transformer_ensemble(lu_linear_attention(3), 2, recipe, device=CPU,
+                                      init_generator=torch.Generator().manual_seed(1),
+                                      batch_generator=torch.Generator().manual_seed(2),
+                                      train_sets=_sets(2), validation=val)
+    assert fitted.screen is not None and fitted.report is not None
+    assert fitted.screen.shape == (2, 3) and fitted.model.members == 2
+    final = mc_risk(fitted.model, as_float32(val))
+    torch.testing.assert_close(final, fitted.report.val_error, rtol=1e-4, atol=1e-7)
+    assert bool((final <= fitted.screen.min(dim=1).values * (1 + 1e-4)).all())
+    assert bool((fitted.report.steps >= 0).all())
+
+
+def test_restarts_need_lbfgs_and_validation() -> None:
+    gens = {"init_generator": torch.Generator(), "batch_generator": torch.Generator()}
+    with pytest.raises(ValueError, match="restarts=2 needs optimizer 'lbfgs'"):
+        Recipe("adamw", restarts=2)
+    with pytest.raises(ValueError, match="validation"):
+        fit_transformer_ensemble(lu_linear_attention(3), 2, Recipe("lbfgs", restarts=2),
+                                 device=CPU, train_sets=_sets(2), **gens)
+    with pytest.raises(ParameterError, match="restarts"):
+        Recipe("lbfgs", restarts=0)

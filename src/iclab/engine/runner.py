@@ -203,10 +203,14 @@ def _run_plan(plan: Plan, variant: str, db: Store, executor: Executor,
     start = time.perf_counter()
     computed = 0  # units this run stored (a unit another run stored first is not counted)
     s_json = settings.model_dump(mode="json")
+    costs = {u.key: expected_unit_cost(exp, settings, u.point) for u in units}
     jobs = [UnitJob(type(exp), s_json, u, str(dev)) for u in todo]
+    if getattr(executor, "workers", 1) > 1:
+        # longest expected units first, so that the workers finish together (stable: equal
+        # costs keep the sweep's order)
+        jobs.sort(key=lambda job: -costs[job.unit.key])
     status = "interrupted"
     try:
-        costs = {u.key: expected_unit_cost(exp, settings, u.point) for u in units}
         with SweepProgress(progress, exp.name, len(units), len(done), costs, done) as advance:
             for job, rows, seconds in executor.map(jobs):
                 u = job.unit

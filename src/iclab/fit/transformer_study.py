@@ -13,6 +13,14 @@ analogue of Shi et al. 2024).
 - ``"adamw_lbfgs"`` — AdamW first (``adamw.steps`` steps, no early stopping: it only moves
   the members off the flat region around their initialisation), then L-BFGS as above.
 
+**Restarts** (L-BFGS with validation; ``recipe.restarts = R > 1``): every member is
+initialised ``R`` times; the ``M·R`` restarts train together on their member's data for at
+most ``recipe.screen_iter`` iterations (early stopping as below), each member keeps the restart
+with the lowest validation error, and only the ``M`` kept restarts train on to their plateau.
+The choice uses the validation set only, never the test prompts, and is the same rule for
+every member: it is part of the recipe, a standard multi-start for a non-convex fit whose
+small models have spurious local minima.
+
 The training data are either a fixed set per member (``train_sets``, ``P_m`` prompts each;
 minibatches drawn with replacement) or prompts drawn afresh every step (``sample``,
 AdamW only). The trained ensemble is a :class:`~iclab.models.base.Predictor`: score it with
@@ -60,6 +68,10 @@ class Recipe:
             ``min_delta``.
         init_scale: every initial parameter is multiplied by this (1: the default
             ``nn.Linear``-style initialisation).
+        restarts: initialisations per member (L-BFGS with validation only; 1: no screening).
+        screen_iter: L-BFGS iterations (the most) the restarts train before the choice.
+        screen_prompts: the restarts screen on the first this many prompts of their member's
+            set (``None``: all of them); the kept restart trains on in the whole set.
     """
 
     optimizer: str = "adamw"
@@ -71,6 +83,9 @@ class Recipe:
     patience: int = 10
     min_delta: float = 1e-3
     init_scale: float = 1.0
+    restarts: int = 1
+    screen_iter: int = 300
+    screen_prompts: int | None = None
 
     def __post_init__(self) -> None:
         check_choice("optimizer", self.optimizer, RECIPES)
@@ -78,22 +93,37 @@ class Recipe:
         check_int("eval_every", self.eval_every)
         check_int("patience", self.patience)
         check_positive("init_scale", self.init_scale)
+        check_int("restarts", self.restarts)
+        check_int("screen_iter", self.screen_iter)
+        if self.screen_prompts is not None:
+            check_int("screen_prompts", self.screen_prompts)
+        if self.restarts > 1 and self.optimizer != "lbfgs":
+            raise ValueError(f"restarts={self.restarts} needs optimizer 'lbfgs', "
+                             f"got {self.optimizer!r}")
 
 
 @dataclasses.dataclass(frozen=True)
 class FittedEnsemble:
-    """A trained ensemble, its training data (``None`` when sampled online) and the
-    trainer's per-member report (``None`` for AdamW without validation, which has no
-    criterion)."""
+    """A trained ensemble, its training data (``None`` when sampled online), the trainer's
+    per-member report (``None`` for AdamW without validation, which has no criterion) and,
+    with restarts, ``screen`` ``[M, R]``: each restart's best validation MSE at the choice
+    (the kept restart is its row's minimum; ``None`` without restarts)."""
 
     model: EnsembleTransformer
     data: FixedDataset | None
     report: FitReport | None
+    screen: torch.Tensor | None = None
 
 
 def as_float32(prompts: Prompts) -> Prompts:
     """The same prompts in float32 (the precision every transformer trains in)."""
     return Prompts(*(None if t is None else t.float()
+                     for t in (prompts.X, prompts.y, prompts.x_q, prompts.y_q, prompts.w)))
+
+
+def first_prompts(prompts: Prompts, count: int | None) -> Prompts:
+    """The first ``count`` prompts of a batch (all of them when ``count`` is ``None``)."""
+    return Prompts(*(None if t is None else t[:count]
                      for t in (prompts.X, prompts.y, prompts.x_q, prompts.y_q, prompts.w)))
 
 
@@ -129,6 +159,11 @@ def fit_transformer_ensemble(
         raise ValueError(f"train_sets has {len(train_sets)} sets for {members} members")
     if train_sets is None and recipe.optimizer != "adamw":
         raise ValueError(f"optimizer {recipe.optimizer!r} needs fixed train_sets")
+    if recipe.restarts > 1:
+        if train_sets is None or validation is None:
+            raise ValueError("restarts need fixed train_sets and a validation set")
+        return _fit_with_restarts(cfg, members, recipe, device, init_generator, train_sets,
+                                  validation)
     model = EnsembleTransformer(cfg, members, generator=init_generator).to(device)
     if recipe.init_scale != 1.0:
         with torch.no_grad():
@@ -164,3 +199,42 @@ def fit_transformer_ensemble(
                                  validation=val, patience=recipe.patience,
                                  min_delta=recipe.min_delta)
     return FittedEnsemble(model, data, report)
+
+
+def _fit_with_restarts(cfg: TransformerConfig, members: int, recipe: Recipe,
+                       device: torch.device, init_generator: torch.Generator,
+                       train_sets: list[Prompts],
+                       validation: Prompts | list[Prompts]) -> FittedEnsemble:
+    """L-BFGS with ``recipe.restarts`` screened initialisations per member (see the module).
+
+    Restart ``r`` of member ``m`` is member ``m·R + r`` of one ensemble of ``M·R``, trained on
+    member ``m``'s set for at most ``min(screen_iter, max_iter)`` iterations; the kept restarts
+    continue for the rest of ``max_iter`` (at least one check), and the report's ``steps``
+    count both phases."""
+    R = recipe.restarts
+    sets = [as_float32(p) for p in train_sets]
+    many = EnsembleTransformer(cfg, members * R, generator=init_generator).to(device)
+    if recipe.init_scale != 1.0:
+        with torch.no_grad():
+            for p in many.parameters():
+                p.mul_(recipe.init_scale)
+    repeated = (validation if isinstance(validation, Prompts)
+                else [v for v in validation for _ in range(R)])
+    with single_thread_if_tiny(device, cfg.width):
+        screened = train_lbfgs(
+            many, FixedDataset([first_prompts(p, recipe.screen_prompts)
+                                for p in sets for _ in range(R)], cfg.token_format),
+            max_iter=min(recipe.screen_iter, recipe.max_iter),
+            validation=_validation_batch(repeated, cfg),
+            patience=recipe.patience, min_delta=recipe.min_delta)
+        screen = screened.val_error.view(members, R)
+        kept = [m * R + int(r) for m, r in enumerate(screen.argmin(dim=1))]
+        model = many.select(kept)
+        del many
+        data = FixedDataset(sets, cfg.token_format)
+        report = train_lbfgs(model, data, max_iter=max(1, recipe.max_iter - recipe.screen_iter),
+                             loss_tol=recipe.loss_tol, grad_tol=recipe.grad_tol,
+                             validation=_validation_batch(validation, cfg),
+                             patience=recipe.patience, min_delta=recipe.min_delta)
+    report = dataclasses.replace(report, steps=report.steps + screened.steps[kept])
+    return FittedEnsemble(model, data, report, screen)

@@ -28,6 +28,7 @@ the raw tokens before Q/K/V (the same function class as Q/K/V on raw tokens when
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from typing import Literal
@@ -252,6 +253,19 @@ class EnsembleTransformer(nn.Module):
         """Predictions ``[M, B]`` of every member on one batch of prompts."""
         tokens = prompt_tokens(prompts, self.cfg.token_format)
         return self(tokens.unsqueeze(0).expand(self.members, *tokens.shape))
+
+    def select(self, index: list[int]) -> EnsembleTransformer:
+        """A new ensemble whose member ``i`` is a copy of member ``index[i]`` of this one
+        (same configuration, device and dtype; the global RNG is not touched)."""
+        if not index or any(not 0 <= i < self.members for i in index):
+            raise ValueError(f"index must list members in [0, {self.members}), got {index}")
+        picked = copy.deepcopy(self)
+        rows = torch.tensor(index, device=next(self.parameters()).device)
+        with torch.no_grad():
+            for p in picked.parameters():
+                p.data = p.data.index_select(0, rows)
+        picked._members = len(index)
+        return picked
 
     def member_parameters(self, m: int) -> dict[str, torch.Tensor]:
         """The parameters of member ``m`` (views without the ensemble axis)."""

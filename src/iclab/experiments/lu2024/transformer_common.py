@@ -78,11 +78,15 @@ class EarlyStoppingFields(TrainingFields):
                                       description="held-out validation prompts per member")
 
     def recipe(self, optimizer: str = "adamw", max_iter: int = 1000,
-               init_scale: float = 1.0) -> Recipe:
-        """The training recipe with early stopping on the validation set."""
+               init_scale: float = 1.0, restarts: int = 1, screen_iter: int = 300,
+               screen_prompts: int | None = None) -> Recipe:
+        """The training recipe with early stopping on the validation set (and, for L-BFGS,
+        ``restarts`` initialisations per member screened for ``screen_iter`` iterations on
+        the first ``screen_prompts`` prompts of its set)."""
         return Recipe(optimizer=optimizer, adamw=self.train_settings(), max_iter=max_iter,
                       eval_every=self.eval_every, patience=self.patience,
-                      min_delta=self.min_delta, init_scale=init_scale)
+                      min_delta=self.min_delta, init_scale=init_scale, restarts=restarts,
+                      screen_iter=screen_iter, screen_prompts=screen_prompts)
 
 
 def welch(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
