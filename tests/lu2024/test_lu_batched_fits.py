@@ -173,3 +173,14 @@ def test_lu_fig4_simulates_the_nominal_tau() -> None:
     assert la_rows(fig1, point, ctx)[1][0]["n"] == 30
     counts = torch.bincount(assign_tasks(43, 30, True, ctx.generator()), minlength=30)
     assert sorted(set(counts.tolist())) == [1, 2] and int(counts.sum()) == 43
+
+
+def test_unbalanced_usage_always_fits_the_nominal_n() -> None:
+    """``round_n_to_pool`` acts only with balanced task usage: with ``balanced=False`` the
+    trial has n = round(τd²) = 43 either way (d = 6, k = 30, τ = 1.2), and with balanced usage
+    the authors' rule gives 30."""
+    gen = torch.Generator().manual_seed(0)
+    for rule in (True, False):
+        n = gamma_trials.draw_sample(6, 2.0, 5.0, 1.2, 0.01, gen, "sphere", False, rule)[3]
+        assert n == 43
+    assert gamma_trials.draw_sample(6, 2.0, 5.0, 1.2, 0.01, gen, "sphere", True, True)[3] == 30

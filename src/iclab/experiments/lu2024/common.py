@@ -61,7 +61,8 @@ class SimSettings(ExperimentSettings):
         "use every pool task ⌊n/k⌋ or ⌈n/k⌉ times (else each context draws its task)"))
     round_n_to_pool: bool = pydantic.Field(True, description=(
         "n = k·round(τd²/k), the authors' rule (moves τ when k is comparable to τd²); "
-        "false: n = round(τd²)"))
+        "false: n = round(τd²). Acts only with balanced task usage (balanced=false always "
+        "has n = round(τd²))"))
     solver: Solver = pydantic.Field("auto", description=(
         "Γ* solver: auto (cheapest by its flop estimate), primal, dual or pcg"))
     theory_points: PositiveInt = pydantic.Field(300, description="points on each theory curve")

@@ -59,7 +59,8 @@ class Fig4Settings(SimSettings):
         100, description="dMMSE test prompts of each kind (ICL, IDG) per trial")
     #: n = round(τd²) exactly: the authors' rounding to a multiple of k moves τ at large κ
     round_n_to_pool: bool = pydantic.Field(False, description=(
-        "n = k·round(τd²/k), the authors' rule; false (here): n = round(τd²)"))
+        "n = k·round(τd²/k), the authors' rule; false (here): n = round(τd²). Acts only "
+        "with balanced task usage (balanced=false always has n = round(τd²))"))
 
 
 def theory_at(row: pd.Series, metric: str) -> float:
