@@ -137,6 +137,18 @@ def _validation_batch(validation: Prompts | list[Prompts], cfg: TransformerConfi
     return data.tokens, data.targets
 
 
+def _initial_ensemble(cfg: TransformerConfig, members: int, recipe: Recipe,
+                      device: torch.device, init_generator: torch.Generator
+                      ) -> EnsembleTransformer:
+    """``members`` freshly initialised transformers, every weight times ``recipe.init_scale``."""
+    model = EnsembleTransformer(cfg, members, generator=init_generator).to(device)
+    if recipe.init_scale != 1.0:
+        with torch.no_grad():
+            for p in model.parameters():
+                p.mul_(recipe.init_scale)
+    return model
+
+
 def fit_transformer_ensemble(
     cfg: TransformerConfig, members: int, recipe: Recipe, *, device: torch.device,
     init_generator: torch.Generator, batch_generator: torch.Generator,
@@ -164,11 +176,7 @@ def fit_transformer_ensemble(
             raise ValueError("restarts need fixed train_sets and a validation set")
         return _fit_with_restarts(cfg, members, recipe, device, init_generator, train_sets,
                                   validation)
-    model = EnsembleTransformer(cfg, members, generator=init_generator).to(device)
-    if recipe.init_scale != 1.0:
-        with torch.no_grad():
-            for p in model.parameters():
-                p.mul_(recipe.init_scale)
+    model = _initial_ensemble(cfg, members, recipe, device, init_generator)
     data = None if train_sets is None else FixedDataset([as_float32(p) for p in train_sets],
                                                          cfg.token_format)
     settings = recipe.adamw
@@ -213,11 +221,7 @@ def _fit_with_restarts(cfg: TransformerConfig, members: int, recipe: Recipe,
     count both phases."""
     R = recipe.restarts
     sets = [as_float32(p) for p in train_sets]
-    many = EnsembleTransformer(cfg, members * R, generator=init_generator).to(device)
-    if recipe.init_scale != 1.0:
-        with torch.no_grad():
-            for p in many.parameters():
-                p.mul_(recipe.init_scale)
+    many = _initial_ensemble(cfg, members * R, recipe, device, init_generator)
     repeated = (validation if isinstance(validation, Prompts)
                 else [v for v in validation for _ in range(R)])
     with single_thread_if_tiny(device, cfg.width):
