@@ -184,3 +184,15 @@ def test_unbalanced_usage_always_fits_the_nominal_n() -> None:
         n = gamma_trials.draw_sample(6, 2.0, 5.0, 1.2, 0.01, gen, "sphere", False, rule)[3]
         assert n == 43
     assert gamma_trials.draw_sample(6, 2.0, 5.0, 1.2, 0.01, gen, "sphere", True, True)[3] == 30
+
+
+def test_progress_estimate_uses_each_figures_own_n() -> None:
+    """The unit cost follows the settings' rule for n: at d = 6, κ = 5, τ = 1.2 Fig. 4
+    (n = 43) costs more than Fig. 1 (n = 30, the authors' rounding)."""
+    from iclab.experiments import get_experiment
+    from iclab.experiments.lu2024.common import fit_cost
+
+    point = {"d": 6, "alpha": 2.0, "kappa": 5.0, "tau": 1.2, "rho": 0.01, "lam": 1e-6}
+    fig4 = get_experiment("lu2024.fig4").make_settings("quick", {"d": 6})
+    fig1 = get_experiment("lu2024.fig1").make_settings("quick", {"d": 6})
+    assert fit_cost(fig4, point) > fit_cost(fig1, point)

@@ -8,7 +8,12 @@ import torch
 
 from iclab.errors import ParameterError
 from iclab.evaluate.risk import mc_risk
-from iclab.fit.transformer_study import Recipe, as_float32, fit_transformer_ensemble
+from iclab.fit.transformer_study import (
+    Recipe,
+    as_float32,
+    first_prompts,
+    fit_transformer_ensemble,
+)
 from iclab.fit.transformer_training import TrainSettings
 from iclab.models.base import Predictor
 from iclab.models.transformer import EnsembleTransformer, lu_linear_attention
@@ -109,3 +114,17 @@ def test_restarts_need_lbfgs_and_validation() -> None:
                                  device=CPU, train_sets=_sets(2), **gens)
     with pytest.raises(ParameterError, match="restarts"):
         Recipe("lbfgs", restarts=0)
+
+
+def test_prompt_maps_keep_every_field() -> None:
+    """``as_float32`` and ``first_prompts`` act on every tensor of the batch and keep an
+    absent task vector absent."""
+    full = _sets(1, n=10)[0]
+    assert full.w is not None
+    head = first_prompts(as_float32(full), 4)
+    for name in ("X", "y", "x_q", "y_q", "w"):
+        t, ref = getattr(head, name), getattr(full, name)
+        assert t.dtype == torch.float32 and t.shape == (4, *ref.shape[1:])
+        torch.testing.assert_close(t, ref[:4].float())
+    assert first_prompts(full.replace(w=None), 3).w is None
+    assert first_prompts(full, None).batch == 10

@@ -114,17 +114,22 @@ class FittedEnsemble:
     report: FitReport | None
     screen: torch.Tensor | None = None
 
+    @property
+    def kept_restart(self) -> list[int]:
+        """Index of each member's kept restart (all 0 without restarts)."""
+        if self.screen is None:
+            return [0] * self.model.members
+        return self.screen.argmin(dim=1).tolist()
+
 
 def as_float32(prompts: Prompts) -> Prompts:
     """The same prompts in float32 (the precision every transformer trains in)."""
-    return Prompts(*(None if t is None else t.float()
-                     for t in (prompts.X, prompts.y, prompts.x_q, prompts.y_q, prompts.w)))
+    return prompts.map(torch.Tensor.float)
 
 
 def first_prompts(prompts: Prompts, count: int | None) -> Prompts:
     """The first ``count`` prompts of a batch (all of them when ``count`` is ``None``)."""
-    return Prompts(*(None if t is None else t[:count]
-                     for t in (prompts.X, prompts.y, prompts.x_q, prompts.y_q, prompts.w)))
+    return prompts.map(lambda t: t[:count])
 
 
 def _validation_batch(validation: Prompts | list[Prompts], cfg: TransformerConfig) -> Batch:
@@ -232,7 +237,7 @@ def _fit_with_restarts(cfg: TransformerConfig, members: int, recipe: Recipe,
             validation=_validation_batch(repeated, cfg),
             patience=recipe.patience, min_delta=recipe.min_delta)
         screen = screened.val_error.view(members, R)
-        kept = [m * R + int(r) for m, r in enumerate(screen.argmin(dim=1))]
+        kept = [m * R + int(r) for m, r in enumerate(screen.argmin(dim=1).tolist())]
         model = many.select(kept)
         del many
         data = FixedDataset(sets, cfg.token_format)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import torch
 
@@ -42,8 +43,13 @@ class Prompts:
         """A copy with some fields replaced (prompts are immutable)."""
         return dataclasses.replace(self, **changes)
 
+    def map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> Prompts:
+        """``fn`` applied to every tensor field (``w`` stays ``None`` when absent)."""
+        return Prompts(*(None if t is None else fn(t)
+                         for t in (getattr(self, f.name) for f in dataclasses.fields(self))))
+
     def to(self, device: torch.device | str) -> Prompts:
-        return Prompts(*(None if t is None else t.to(device) for t in dataclasses.astuple(self)))
+        return self.map(lambda t: t.to(device))
 
     def tokens(self) -> torch.Tensor:
         """One token per example, ``[x; y]`` with ``y = 0`` at the query: ``[B, n+1, d+1]``."""

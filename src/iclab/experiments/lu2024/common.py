@@ -87,8 +87,10 @@ def la_rows(s: SimSettings, point: dict[str, Any], ctx: RunContext
 _PCG_FLOPS, _DIRECT_FLOPS, _SAMPLE_SECONDS = 5e10, 1e11, 2.5e-8
 
 
-def fit_cost(point: dict[str, Any]) -> float:
+def fit_cost(s: SimSettings, point: dict[str, Any]) -> float:
     """Expected seconds of one unit on one thread, for the progress estimate (not the results).
+
+    n is the trials' own (:func:`iclab.fit.gamma_trials.sizes` with the settings' rule).
 
     The Γ* solve's flop (:func:`iclab.fit.closed_form.estimated_flops` of the solver that
     ``"auto"`` chooses, at the point's λ) at an effective rate, plus sampling the n(2d + 2)
@@ -100,7 +102,7 @@ def fit_cost(point: dict[str, Any]) -> float:
     d = int(point.get("d", 24))
     lam = float(point.get("lam", 0.0))
     n = sizes(d, float(point.get("alpha", 1.0)), float(point.get("kappa", math.inf)),
-              float(point.get("tau", 1.0)))[2]
+              float(point.get("tau", 1.0)), s.balanced and s.round_n_to_pool)[2]
     method = choose_method(n, d, lam=lam)
     rate = _PCG_FLOPS if method == "pcg" else _DIRECT_FLOPS
     return (estimated_flops(n, d, method, lam=lam) / rate + n * (2 * d + 2) * _SAMPLE_SECONDS

@@ -93,7 +93,7 @@ class LuFig1(Experiment[Fig1Settings]):
 
     def unit_cost(self, settings: Fig1Settings, point: dict[str, Any]) -> float:
         """Relative cost of a unit for the progress estimate (:func:`fit_cost`)."""
-        return fit_cost(point)
+        return fit_cost(settings, point)
 
     def points(self, settings: Fig1Settings) -> list[dict[str, Any]]:
         s = settings

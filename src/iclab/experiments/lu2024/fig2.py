@@ -86,7 +86,7 @@ class LuFig2(Experiment[Fig2Settings]):
 
     def unit_cost(self, settings: Fig2Settings, point: dict[str, Any]) -> float:
         """Relative cost of a unit for the progress estimate (:func:`fit_cost`)."""
-        return fit_cost(point)
+        return fit_cost(settings, point)
 
     def points(self, settings: Fig2Settings) -> list[dict[str, Any]]:
         pts = []

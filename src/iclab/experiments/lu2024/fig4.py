@@ -118,7 +118,7 @@ class LuFig4(Experiment[Fig4Settings]):
 
     def unit_cost(self, settings: Fig4Settings, point: dict[str, Any]) -> float:
         """Relative cost of a unit for the progress estimate (:func:`fit_cost`)."""
-        return fit_cost(point)
+        return fit_cost(settings, point)
 
     def points(self, settings: Fig4Settings) -> list[dict[str, Any]]:
         s = settings

@@ -250,8 +250,7 @@ class ShiTransformerNoise(Experiment[NoiseSettings]):
         report = fitted.report
         assert report is not None
         n_params = sum(p[0].numel() for p in fitted.model.parameters())
-        kept = ([0] * s.seeds if fitted.screen is None
-                else fitted.screen.argmin(dim=1).tolist())
+        kept = fitted.kept_restart
         rows = []
         for sigma2, prompts in noisy.items():
             # the noise is in the context labels only: the query label stays clean
