@@ -7,12 +7,13 @@ Each member minimises its own training MSE on its own fixed dataset,
 
 by L-BFGS with a strong-Wolfe line search on :math:`\sum_m L_m` (the members' parameters are
 disjoint, so the summed objective has the same minimisers; the line search and curvature
-pairs are shared) — or, with :func:`train_lbfgs_per_member`, each member alone.
+pairs are shared). :func:`iclab.fit.batched_lbfgs.train_lbfgs_independent` runs a separate
+L-BFGS for every member instead (own curvature pairs and step lengths), batched; it is what
+the experiments use for the interpolation/stationarity criterion.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable
 
@@ -121,34 +122,3 @@ def _lbfgs_early_stopping(model: EnsembleTransformer, data: FixedDataset, max_it
     model.zero_grad(set_to_none=True)
     return FitReport(losses.cpu(), grads.cpu(), keeper.plateaued.cpu(),
                      keeper.best_step.cpu(), keeper.best.cpu())
-
-
-def train_lbfgs_per_member(model: EnsembleTransformer, data: FixedDataset, max_iter: int = 1000,
-                           loss_tol: float = 1e-4, grad_tol: float = 1e-4,
-                           check_every: int = 25, history_size: int = 50,
-                           validation: Batch | None = None, patience: int = 4,
-                           min_delta: float = 1e-3) -> FitReport:
-    """:func:`train_lbfgs` run on each member alone (its own line search and curvature pairs),
-    the members' results written back into the ensemble. Slower per member than the coupled
-    run, but a member sitting on a plateau is not held back by a shared step length."""
-    reports = []
-    for m in range(model.members):
-        solo = EnsembleTransformer(model.cfg, 1).to(next(model.parameters()).device)
-        with torch.no_grad():
-            for name, p in solo.named_parameters():
-                p.copy_(model.member_parameters(m)[name].unsqueeze(0))
-        part = FixedDataset.__new__(FixedDataset)
-        part.tokens, part.targets = data.tokens[m : m + 1], data.targets[m : m + 1]
-        part.sizes = data.sizes[m : m + 1]
-        solo_val = None
-        if validation is not None:
-            tokens, targets = validation
-            solo_val = (tokens[m : m + 1] if tokens.dim() == 4 else tokens,
-                        targets[m : m + 1] if targets.dim() == 2 else targets)
-        reports.append(train_lbfgs(solo, part, max_iter, loss_tol, grad_tol, check_every,
-                                   history_size, solo_val, patience, min_delta))
-        with torch.no_grad():
-            for name, p in model.named_parameters():
-                p[m].copy_(dict(solo.named_parameters())[name][0])
-    return FitReport(*(torch.cat([getattr(r, f.name) for r in reports])
-                       for f in dataclasses.fields(FitReport)))

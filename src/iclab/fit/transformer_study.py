@@ -8,8 +8,11 @@ analogue of Shi et al. 2024).
 
 - ``"adamw"`` — minibatch AdamW for ``adamw.steps`` steps; with a validation set, stopped
   early when every member's validation error has stopped improving;
-- ``"lbfgs"`` — full-batch L-BFGS on each member's fixed training set, to the
-  interpolation/stationarity criterion, or stopped early on the validation set;
+- ``"lbfgs"`` — full-batch L-BFGS on each member's fixed training set: to the
+  interpolation/stationarity criterion with a separate L-BFGS per member
+  (:func:`iclab.fit.batched_lbfgs.train_lbfgs_independent`), or, with a validation set,
+  stopped early (one L-BFGS on the members' summed loss,
+  :func:`iclab.fit.transformer_lbfgs.train_lbfgs`);
 - ``"adamw_lbfgs"`` — AdamW first (``adamw.steps`` steps, no early stopping: it only moves
   the members off the flat region around their initialisation), then L-BFGS as above.
 
@@ -34,6 +37,7 @@ from collections.abc import Callable
 
 import torch
 
+from iclab.fit.batched_lbfgs import train_lbfgs_independent
 from iclab.fit.transformer_lbfgs import train_lbfgs
 from iclab.fit.transformer_training import (
     Batch,
@@ -205,12 +209,15 @@ def fit_transformer_ensemble(
             report = train_early_stopping(model, next_batch, settings, val,
                                           eval_every=recipe.eval_every,
                                           patience=recipe.patience, min_delta=recipe.min_delta)
-        if recipe.optimizer != "adamw":
+        if recipe.optimizer != "adamw" and val is None:
             assert data is not None
-            report = train_lbfgs(model, data, max_iter=recipe.max_iter,
-                                 loss_tol=recipe.loss_tol, grad_tol=recipe.grad_tol,
-                                 validation=val, patience=recipe.patience,
-                                 min_delta=recipe.min_delta)
+            report = train_lbfgs_independent(model, data, max_iter=recipe.max_iter,
+                                             loss_tol=recipe.loss_tol,
+                                             grad_tol=recipe.grad_tol)
+        elif recipe.optimizer != "adamw":
+            assert data is not None
+            report = train_lbfgs(model, data, max_iter=recipe.max_iter, validation=val,
+                                 patience=recipe.patience, min_delta=recipe.min_delta)
     return FittedEnsemble(model, data, report)
 
 

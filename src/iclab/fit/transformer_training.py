@@ -108,6 +108,16 @@ class FixedDataset:
             self.targets[m, : p.batch] = p.y_q
         self.sizes = torch.tensor(sizes, device=dev)
 
+    def subset(self, members: list[int]) -> FixedDataset:
+        """The sets of the given members (in that order), trimmed to their own largest size."""
+        part = FixedDataset.__new__(FixedDataset)
+        rows = torch.tensor(members, device=self.tokens.device)
+        part.sizes = self.sizes.index_select(0, rows)
+        p_max = int(part.sizes.max())
+        part.tokens = self.tokens.index_select(0, rows)[:, :p_max]
+        part.targets = self.targets.index_select(0, rows)[:, :p_max]
+        return part
+
     def minibatch(self, batch: int, generator: torch.Generator) -> Batch:
         """``batch`` contexts per member, uniformly from its own ``P_m`` (with replacement)."""
         M = self.tokens.shape[0]
