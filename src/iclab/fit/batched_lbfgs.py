@@ -61,7 +61,8 @@ class _FlatMembers:
         self.M = model.members
 
     def part(self, rows: list[int]) -> _FlatMembers:
-        """The same for the members ``rows`` only (copies of their parameters and sets)."""
+        """The same for the rows ``rows`` only (copies of their parameters and sets; the
+        parameters are overwritten by every :meth:`evaluate`)."""
         return _FlatMembers(self.model.select(rows), self.data.subset(rows))
 
     def get(self) -> torch.Tensor:
@@ -194,12 +195,13 @@ def train_lbfgs_independent(model: EnsembleTransformer, data: FixedDataset,
     check_positive("loss_tol", loss_tol)
     check_positive("grad_tol", grad_tol)
     M = model.members
-    final_x = _FlatMembers(model, data).get()
+    everyone = _FlatMembers(model, data)
+    final_x = everyone.get()
     final_f = final_x.new_full((M,), math.inf)
     final_g = final_x.new_zeros(M)
     steps = torch.zeros(M, dtype=torch.long)
     rows = torch.arange(M)  # original index of each row still training
-    members = _FlatMembers(model, data)
+    members = everyone
     x = final_x.clone()
     f, g = members.evaluate(x)
     memory = _Memory.empty(x, history_size)
@@ -216,7 +218,7 @@ def train_lbfgs_independent(model: EnsembleTransformer, data: FixedDataset,
         if 4 * int(done.sum()) >= len(rows):  # compact: drop the stopped rows
             keep = ~done
             rows = rows[keep.cpu()]
-            members = _FlatMembers(model.select(rows.tolist()), data.subset(rows.tolist()))
+            members = members.part(keep.nonzero().flatten().tolist())
             x, f, g, memory, stalled = x[keep], f[keep], g[keep], memory.rows(keep), stalled[keep]
             done = done[keep]
         direction = memory.direction(g)
@@ -230,7 +232,7 @@ def train_lbfgs_independent(model: EnsembleTransformer, data: FixedDataset,
         steps[rows[moved.cpu()]] += 1
         stalled |= ~accepted & ~done  # its line search failed: it stops where it is
         x, f, g = x_new, f_new, g_new
-    _FlatMembers(model, data).set(final_x)
+    everyone.set(final_x)
     converged = (final_f <= loss_tol) | (final_g <= grad_tol)
     return FitReport(final_f.cpu(), final_g.cpu(), converged.cpu(), steps,
                      torch.full((M,), math.nan))

@@ -249,7 +249,6 @@ def _fit_with_restarts(cfg: TransformerConfig, members: int, recipe: Recipe,
         del many
         data = FixedDataset(sets, cfg.token_format)
         report = train_lbfgs(model, data, max_iter=max(1, recipe.max_iter - recipe.screen_iter),
-                             loss_tol=recipe.loss_tol, grad_tol=recipe.grad_tol,
                              validation=_validation_batch(validation, cfg),
                              patience=recipe.patience, min_delta=recipe.min_delta)
     report = dataclasses.replace(report, steps=report.steps + screened.steps[kept])
