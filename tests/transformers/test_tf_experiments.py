@@ -109,6 +109,7 @@ def test_shi_checks_on_known_sensitivities() -> None:
     ("lu2024.fig5", {"optimizer": "sgd"}),
     ("lu2024.fig6", {"kappas": [0.0, 1.0, 2.0]}),
     ("lu2024.fig6", {"schedule": "linear"}),
+    ("lu2024.fig6", {"width": 0}),
     ("shi2024.fig_transformer_noise", {"sizes": [[1, 6, 4]]}),
     ("shi2024.fig_transformer_noise", {"test_noise": [0.5, 1.0]}),
     ("shi2024.fig_transformer_noise", {"patience": 0}),
@@ -120,6 +121,29 @@ def test_bad_settings_are_parameter_errors(name: str, bad: dict) -> None:
     key = next(iter(bad))
     with pytest.raises(ParameterError, match=key):
         all_experiments()[name]().make_settings("quick", bad)
+
+
+@pytest.mark.parametrize("width, expected", [(None, 3), (20, 20)])
+def test_fig6_width_sets_the_transformer_width(width: int | None, expected: int,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from iclab.contract import RunContext
+    from iclab.experiments.lu2024 import fig6
+
+    class Stop(Exception):
+        pass
+
+    def capture(cfg, *args, **kwargs):
+        raise Stop(cfg)
+
+    monkeypatch.setattr(fig6, "fit_transformer_ensemble", capture)
+    exp = LuFigure6()
+    s = exp.make_settings("quick", {**exp.smoke_overrides, "width": width})
+    with pytest.raises(Stop) as stopped:
+        exp.run_point(s, exp.points(s)[0], 0, RunContext(0, torch.device("cpu")))
+    cfg = stopped.value.args[0]
+    assert (cfg.d, cfg.width, cfg.n_layers, cfg.mlp) == (3, expected, 2, "linear")
 
 
 def test_important_directions_at_most_d() -> None:

@@ -56,6 +56,21 @@ def test_members_are_independent_single_models(cfg: TransformerConfig) -> None:
         torch.testing.assert_close(single.predict(prompts)[0], out[m], rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("cfg", CONFIGS[1:3] + CONFIGS[4:], ids=lambda c: c.token_format)
+def test_predict_each_gives_member_m_its_own_batch(cfg: TransformerConfig) -> None:
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(2)
+    batches = [_task().sample(5, gen) for _ in range(3)]
+    ens = EnsembleTransformer(cfg, members=3).double()
+    out = ens.predict_each(batches)                              # [3, 5]
+    for m in range(3):
+        torch.testing.assert_close(out[m], ens.predict(batches[m])[m], rtol=0, atol=1e-12)
+    # the batches differ, so each row must come from its own batch
+    assert not torch.allclose(out[0], ens.predict(batches[1])[0])
+    with pytest.raises(ParameterError, match="one batch per member"):
+        ens.predict_each(batches[:2])
+
+
 def test_causal_mask_hides_later_tokens() -> None:
     cfg = TransformerConfig(d=3, n_layers=2, n_heads=1, width=8)
     model = EnsembleTransformer(cfg, 1).double()

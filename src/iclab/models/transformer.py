@@ -31,12 +31,14 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from iclab.errors import ParameterError
 from iclab.tasks.prompts import Prompts
 from iclab.tasks.tokens import TokenFormat, prompt_tokens
 from iclab.validation import check_choice, check_int
@@ -253,6 +255,18 @@ class EnsembleTransformer(nn.Module):
         """Predictions ``[M, B]`` of every member on one batch of prompts."""
         tokens = prompt_tokens(prompts, self.cfg.token_format)
         return self(tokens.unsqueeze(0).expand(self.members, *tokens.shape))
+
+    def predict_each(self, prompts: Sequence[Prompts]) -> torch.Tensor:
+        """Predictions ``[M, B]`` where member ``m`` sees its own batch ``prompts[m]``.
+
+        The batches must have equal shapes; one forward pass serves every member (against
+        ``M`` passes of :meth:`predict`, each evaluating all members on one batch).
+        Raises :class:`~iclab.errors.ParameterError` unless there is one batch per member.
+        """
+        if len(prompts) != self.members:
+            raise ParameterError("prompts", f"{len(prompts)} batches",
+                                 f"one batch per member ({self.members})")
+        return self(torch.stack([prompt_tokens(p, self.cfg.token_format) for p in prompts]))
 
     def select(self, index: list[int]) -> EnsembleTransformer:
         """A new ensemble whose member ``i`` is a copy of member ``index[i]`` of this one

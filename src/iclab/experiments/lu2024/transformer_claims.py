@@ -248,14 +248,14 @@ def fig6_claims() -> tuple[Claim, ...]:
               source="Lu et al. 2024, Fig. 6",
               check=_check_gtask_falls,
               counterexample=_transformer_g_task(lambda f: f.kappa),
-              variants=("quick", "full")),
+              variants=("quick", "medium", "full")),
         Claim(id="memorises_at_low_kappa",
               statement=("At kappa <= 0.5 the transformer memorises the task pool: its g_task "
                          "is within two standard errors of dMMSE's or above it."),
               source="Lu et al. 2024, Fig. 6",
               check=_check_memorises_like_dmmse,
               counterexample=_transformer_g_task(lambda f: 0.0),
-              variants=("quick", "full")),
+              variants=("quick", "medium", "full")),
         Claim(id="generalises_at_high_kappa",
               statement=("At kappa >= 8 the transformer learns in context: its g_task is below "
                          "0.1 x dMMSE's."),
@@ -264,7 +264,7 @@ def fig6_claims() -> tuple[Claim, ...]:
               # the transformer given the largest g_task measured at its kappa
               counterexample=_transformer_g_task(
                   lambda f: f.groupby("kappa").g_task.transform("max")),
-              variants=("quick", "full")),
+              variants=("quick", "medium", "full")),
     )
 
 
