@@ -43,6 +43,7 @@ from iclab.experiments.lu2024.transformer_common import ARCHITECTURES, EarlyStop
 from iclab.experiments.registry import register
 from iclab.figures import experiment_points, label_axes, legend, subplots, theory_line
 from iclab.fit.transformer_study import as_float32, fit_transformer_ensemble
+from iclab.tasks.prompts import Prompts
 from iclab.tasks.regression import InContextRegression
 from iclab.theory.asymptotic import g_task
 from iclab.validation import NonEmptyList, PositiveOrInf
@@ -130,7 +131,7 @@ class LuFigure6(Experiment[Fig6Settings]):
         report = fitted.report
         assert report is not None
         # test sets drawn in the order icl, idg per κ; each member sees its own pool's sets
-        tests = {kind: [] for kind in ("icl", "idg")}
+        tests: dict[str, list[Prompts]] = {"icl": [], "idg": []}
         for task, pool in zip(tasks, pools, strict=True):
             for kind in ("icl", "idg"):
                 tests[kind].append(task.sample(s.test_prompts, gen, kind=kind, pool=pool))
@@ -170,7 +171,8 @@ class LuFigure6(Experiment[Fig6Settings]):
         if theory is not None:
             theory_line(ax, theory.kappa, theory.g_task, color="k", label="linear theory")
         ax.set_xscale("log")
-        ax.set_title(rf"$d={s.d}$, $\alpha={s.alpha:g}$, $\tau={s.tau:g}$")
+        width = s.d if s.width is None else s.width
+        ax.set_title(rf"$d={s.d}$, $\alpha={s.alpha:g}$, $\tau={s.tau:g}$, width {width}")
         label_axes(ax, "kappa", "g_task")
         legend(ax)
         return fig
