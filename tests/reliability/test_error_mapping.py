@@ -61,7 +61,7 @@ def test_unexpected_exception_is_one_line(tmp_path: Path,
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("something odd\nsecond line")
 
-    monkeypatch.setattr("iclab.engine.runner._run_plan", broken)
+    monkeypatch.setattr("iclab.engine.runner._run_plans", broken)
     result = RUNNER.invoke(app, ["run", "toy.rel", "--quick", "--store",
                                  str(tmp_path / "s.sqlite")])
     line = _one_line(result)

@@ -103,24 +103,25 @@ def check_cmd(
     Example: ``iclab check lu2024.fig1 lu2024.fig4 --quick --json``
     """
     from iclab.engine import make_executor
-    from iclab.engine.check import check_experiment, exit_code
+    from iclab.engine.check import check_experiments, exit_code
     from iclab.experiments import all_experiments, get_experiment
 
     variant = choose_variant(quick, full, variant_name)
-    chosen = list(names) if names else list(all_experiments())
+    chosen = list(dict.fromkeys(names)) if names else list(all_experiments())
     experiments = [get_experiment(n) for n in chosen]  # unknown names fail before any run
     overrides = parse_overrides(set_) or None
     for exp in experiments:  # every plan, the store and the device, before any run writes
         validate_run(exp, variant, overrides, device, False, store, None)
     ex = make_executor("process" if workers > 1 else "local", workers=workers)
     log = Console(stderr=True) if as_json else console
-    verdicts = []
     for k, exp in enumerate(experiments, 1):
         log.print(f"[bold]▶ {exp.name}[/bold] ({k} of {len(experiments)}) — {exp.title}")
-        run, found = check_experiment(exp, variant, overrides, store=store, executor=ex,
-                                      device=device,
-                                      progress=sys.stderr.isatty() and not as_json)
-        log.print(f"  {run.n_units} units, {run.n_computed} computed ({run.seconds:.1f} s)")
+    checked = check_experiments(experiments, variant, overrides, store=store, executor=ex,
+                                device=device, progress=sys.stderr.isatty() and not as_json)
+    verdicts = []
+    for run, found in checked:
+        log.print(f"  {run.experiment.name}: {run.n_units} units, {run.n_computed} computed "
+                  f"(done after {run.seconds:.1f} s)")
         verdicts.extend(found)
     if as_json:
         typer.echo(_strict_json([v.to_dict() for v in verdicts], indent=1))

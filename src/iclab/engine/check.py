@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from iclab.claims import ClaimData, ClaimResult, evaluate_claims
-from iclab.engine.runner import ExperimentLike, RunResult, run_experiment
+from iclab.engine.runner import (
+    ExperimentLike,
+    RunResult,
+    prepare_run,
+    run_experiment,
+    run_plans,
+)
 from iclab.engine.store import DEFAULT_STORE_PATH, Store
 from iclab.engine.units import Executor
 
@@ -44,6 +50,26 @@ def check_experiment(
     run = run_experiment(experiment, variant, overrides, store=store, executor=executor,
                          device=device, progress=progress)
     return run, claims_of_run(run)
+
+
+def check_experiments(
+    experiments: list[ExperimentLike],
+    variant: str = "quick",
+    overrides: dict[str, Any] | None = None,
+    store: str | Path | Store = DEFAULT_STORE_PATH,
+    executor: Executor | None = None,
+    device: str = "cpu",
+    progress: bool = False,
+) -> list[tuple[RunResult, list[ClaimResult]]]:
+    """:func:`check_experiment` for several experiments whose units share one executor.
+
+    Every plan is validated before any unit runs; with several workers one experiment's
+    units fill the workers another leaves idle (:func:`iclab.engine.runner.run_plans`).
+    Returns ``(run, verdicts)`` per experiment, in the order given.
+    """
+    plans = [(prepare_run(e, variant, overrides, device), variant) for e in experiments]
+    runs = run_plans(plans, store=store, executor=executor, progress=progress)
+    return [(run, claims_of_run(run)) for run in runs]
 
 
 def exit_code(results: list[ClaimResult]) -> int:

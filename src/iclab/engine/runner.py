@@ -181,49 +181,121 @@ def run_experiment(
     a rerun resumes).
     """
     plan = prepare_run(experiment, variant, overrides, device, allow_large)
+    return run_plans([(plan, variant)], store, executor, progress)[0]
+
+
+def run_plans(
+    plans: list[tuple[Plan, str]],
+    store: str | Path | Store = DEFAULT_STORE_PATH,
+    executor: Executor | None = None,
+    progress: bool = False,
+) -> list[RunResult]:
+    """Run (or resume) several validated sweeps through one executor; one result per plan.
+
+    ``plans`` holds ``(plan, variant)`` pairs from :func:`prepare_run`. The units of all
+    plans share the executor, so with several workers the units of one experiment fill the
+    workers another leaves idle at its end (each plan's units longest first, the plans in the
+    order given). Every plan keeps its own run record; a result's ``seconds`` is the time from
+    the start until that plan's last unit was stored. A unit gives the same rows as in a run
+    of its plan alone (its seed is part of the unit).
+    """
     executor = executor or LocalExecutor()
     if isinstance(store, Store):
-        return _run_plan(plan, variant, store, executor, progress)
+        return _run_plans(plans, store, executor, progress)
     with Store(store) as db:  # a store opened here is closed here
-        return _run_plan(plan, variant, db, executor, progress)
+        return _run_plans(plans, db, executor, progress)
 
 
-def _run_plan(plan: Plan, variant: str, db: Store, executor: Executor,
-              progress: bool) -> RunResult:
-    """Run a validated plan into ``db`` (see :func:`run_experiment`)."""
-    exp, settings, dev, units = plan.experiment, plan.settings, plan.device, plan.units
-    db.check_writable()
+@dataclass
+class _Sweep:
+    """Book-keeping of one plan inside :func:`_run_plans`."""
+
+    plan: Plan
+    variant: str
+    s_hash: str
+    run_id: int
+    todo: list[Unit]
+    costs: dict[str, float]
+    computed: int = 0
+    seconds: float = 0.0
+
+
+def _start_sweep(plan: Plan, variant: str, db: Store, executor: Executor) -> _Sweep:
+    """Register ``plan`` in ``db`` and list its units not stored yet."""
+    exp, settings = plan.experiment, plan.settings
     s_hash = settings_hash(exp, settings)
-    done = db.existing_keys([u.key for u in units])
-    todo = [u for u in units if u.key not in done]
-
+    done = db.existing_keys([u.key for u in plan.units])
     db.register_settings(exp.name, variant, exp.version, s_hash, settings.model_dump(mode="json"))
-    run_id = db.start_run(exp.name, variant, s_hash, len(units), executor.name, str(dev),
-                          code_version())
+    run_id = db.start_run(exp.name, variant, s_hash, len(plan.units), executor.name,
+                          str(plan.device), code_version())
+    costs = {u.key: expected_unit_cost(exp, settings, u.point) for u in plan.units}
+    return _Sweep(plan, variant, s_hash, run_id, [u for u in plan.units if u.key not in done],
+                  costs)
+
+
+def _jobs(sweep: _Sweep, sort: bool) -> list[UnitJob]:
+    """The jobs of ``sweep``'s missing units; longest expected first when ``sort`` (stable:
+    equal costs keep the sweep's order)."""
+    plan = sweep.plan
+    s_json = plan.settings.model_dump(mode="json")
+    jobs = [UnitJob(type(plan.experiment), s_json, u, str(plan.device)) for u in sweep.todo]
+    if sort:
+        jobs.sort(key=lambda job: -sweep.costs[job.unit.key])
+    return jobs
+
+
+def _progress_costs(sweeps: list[_Sweep]) -> dict[str, float]:
+    """Unit weights for one progress bar: each experiment's own costs, rescaled to mean 1
+    when there are several (their cost hooks are relative within an experiment only)."""
+    if len(sweeps) == 1:
+        return sweeps[0].costs
+    weights: dict[str, float] = {}
+    for sweep in sweeps:
+        mean = sum(sweep.costs.values()) / max(1, len(sweep.costs))
+        weights.update({k: c / mean for k, c in sweep.costs.items()})
+    return weights
+
+
+def _run_plans(plans: list[tuple[Plan, str]], db: Store, executor: Executor,
+               progress: bool) -> list[RunResult]:
+    """Run validated plans into ``db`` (see :func:`run_plans`)."""
+    db.check_writable()
+    sweeps = [_start_sweep(plan, variant, db, executor) for plan, variant in plans]
     start = time.perf_counter()
-    computed = 0  # units this run stored (a unit another run stored first is not counted)
-    s_json = settings.model_dump(mode="json")
-    costs = {u.key: expected_unit_cost(exp, settings, u.point) for u in units}
-    jobs = [UnitJob(type(exp), s_json, u, str(dev)) for u in todo]
-    if getattr(executor, "workers", 1) > 1:
-        # longest expected units first, so that the workers finish together (stable: equal
-        # costs keep the sweep's order)
-        jobs.sort(key=lambda job: -costs[job.unit.key])
+    sort = getattr(executor, "workers", 1) > 1
+    jobs, owner = [], {}
+    for sweep in sweeps:
+        for job in _jobs(sweep, sort):
+            if job.unit.key not in owner:  # a plan given twice computes its units once
+                jobs.append(job)
+                owner[job.unit.key] = sweep
+    costs = _progress_costs(sweeps)  # one entry per distinct unit
+    total = len(costs)
+    done = set(costs) - set(owner)
+    label = (sweeps[0].plan.experiment.name if len(sweeps) == 1
+             else f"{len(sweeps)} experiments")
     status = "interrupted"
     try:
-        with SweepProgress(progress, exp.name, len(units), len(done), costs, done) as advance:
+        with SweepProgress(progress, label, total, len(done), costs, done) as advance:
             for job, rows, seconds in executor.map(jobs):
-                u = job.unit
-                if db.put(UnitRecord(u.key, exp.name, s_hash, u.point, u.trial, rows, seconds,
-                                     str(dev))):
-                    computed += 1
+                sweep, u = owner[job.unit.key], job.unit
+                if db.put(UnitRecord(u.key, sweep.plan.experiment.name, sweep.s_hash, u.point,
+                                     u.trial, rows, seconds, str(sweep.plan.device))):
+                    sweep.computed += 1  # a unit another run stored first is not counted
+                sweep.seconds = time.perf_counter() - start
                 advance(u)
         status = "finished"
     except KeyboardInterrupt:
-        stored = len(db.existing_keys([u.key for u in units]))
-        raise RunInterrupted(stored, len(units), str(db.path)) from None
+        raise RunInterrupted(len(db.existing_keys(list(costs))), total, str(db.path)) from None
     finally:
-        db.finish_run(run_id, computed, time.perf_counter() - start, status)
-    results = load_results(db, exp, settings)
-    return RunResult(exp, settings, variant, s_hash, results, len(units), computed,
-                     time.perf_counter() - start)
+        for sweep in sweeps:
+            db.finish_run(sweep.run_id, sweep.computed,
+                          sweep.seconds or time.perf_counter() - start, status)
+    results = []
+    for sweep in sweeps:
+        exp, settings = sweep.plan.experiment, sweep.plan.settings
+        results.append(RunResult(exp, settings, sweep.variant, sweep.s_hash,
+                                 load_results(db, exp, settings), len(sweep.plan.units),
+                                 sweep.computed,
+                                 sweep.seconds or time.perf_counter() - start))
+    return results
