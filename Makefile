@@ -22,7 +22,7 @@ venv: $(STAMP)
 
 ## Reproduce the quick variant of every registered figure on CPU; figures and a report in results/
 demo: $(STAMP)
-	$(BIN)/iclab demo --quick --out results
+	$(BIN)/iclab demo --quick --out results --workers 2
 
 ## Run the test suite (ruff + pytest)
 test: $(STAMP)

@@ -10,15 +10,19 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from iclab.engine import DEFAULT_STORE_PATH, Store, run_experiment
+from iclab.engine import DEFAULT_STORE_PATH, Store, make_executor, run_experiment
 from iclab.errors import ICLabError
 from iclab.experiments import all_experiments, get_experiment
 from iclab.figures import write_experiment_figure
+from iclab.validation import check_int
 
 
 def run_demo(variant: str = "quick", out: Path = Path("results"), only: str | None = None,
-             device: str = "cpu", console: Console | None = None) -> Path:
+             device: str = "cpu", console: Console | None = None, workers: int = 1) -> Path:
     """Run every ``in_demo`` experiment's ``variant``; returns the report's path.
+
+    ``workers > 1`` runs each experiment's units on a pool of that many processes (the same
+    rows as one process: every unit pins its torch threads and carries its seed).
 
     Prints "experiment k of N" before each one, with a per-unit heartbeat when the output is
     not a terminal. Writes ``out/iclab.sqlite`` (the store),
@@ -29,6 +33,8 @@ def run_demo(variant: str = "quick", out: Path = Path("results"), only: str | No
     """
     console = console or Console()
     out = Path(out)
+    check_int("workers", workers)
+    executor = make_executor("process", workers=workers) if workers > 1 else None
     store = Store(out / DEFAULT_STORE_PATH.name)
     names = [n for n, cls in all_experiments().items()
              if cls.in_demo and (only is None or only in n)]
@@ -46,7 +52,8 @@ def run_demo(variant: str = "quick", out: Path = Path("results"), only: str | No
                       f"[dim]({elapsed / 60:.1f} min so far)[/dim]")
         start = time.perf_counter()
         try:
-            res = run_experiment(exp, variant, store=store, device=device, progress=True)
+            res = run_experiment(exp, variant, store=store, executor=executor, device=device,
+                                 progress=True)
             write_experiment_figure(exp, res.settings, variant, res.results, out)
         except Exception as exc:  # keep going: one broken figure must not hide the others
             failures.append(name)

@@ -3,6 +3,7 @@ separate runs, one run record per sweep, each unit computed once."""
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -75,3 +76,18 @@ def test_check_command_pools_its_experiments(tmp_path: Path) -> None:
     with sqlite3.connect(store) as con:
         runs = con.execute("SELECT experiment, n_computed FROM runs").fetchall()
     assert sorted(runs) == [("toy.costly", 6), ("toy.mc", 6)]  # a repeated name runs once
+
+
+def test_demo_with_workers_writes_the_rows_of_one_process(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from iclab.demo import run_demo
+
+    quiet = Console(file=io.StringIO())
+    tables = {}
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        run_demo(out=out, only="toy.mc", console=quiet, workers=workers)
+        # the same rows; their order follows the order in which the units finished
+        tables[workers] = sorted((out / "tables" / "toy.mc_quick.csv").read_text().splitlines())
+    assert tables[1] == tables[2] and len(tables[1]) == 13  # header + 12 rows

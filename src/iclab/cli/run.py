@@ -140,14 +140,17 @@ def demo_cmd(
     out: OutOpt = Path("results"),
     only: Annotated[str | None, typer.Option(help="Run only names containing this.")] = None,
     device: DeviceOpt = "cpu",
+    workers: Annotated[int, typer.Option(
+        help="Processes per experiment (a process pool when > 1).")] = 1,
 ) -> None:
     """Reproduce every registered figure (quick variants by default), then write the report.
 
-    Example: ``iclab demo --quick --out results``
+    Example: ``iclab demo --quick --out results --workers 2``
     """
     from iclab.demo import run_demo
-    from iclab.validation import check_writable_dir
+    from iclab.validation import check_int, check_writable_dir
 
+    check_int("workers", workers)
     check_writable_dir("out", out)  # before any run writes its store there
     run_demo(variant="full" if full else "quick", out=out, only=only, device=device,
-             console=console)
+             console=console, workers=workers)
