@@ -64,6 +64,7 @@ def test_a_plan_given_twice_computes_its_units_once(tmp_path: Path) -> None:
                               store=tmp_path / "s.sqlite", executor=executor)
     assert len(executor.calls[0]) == 6
     assert first.n_computed == 6 and second.n_computed == 0
+    assert first.seconds > 0 and second.seconds == 0.0  # seconds: until its own last unit
     assert _sorted_rows(first.results) == _sorted_rows(second.results)
 
 

@@ -196,8 +196,8 @@ def run_plans(
     plans share the executor, so with several workers the units of one experiment fill the
     workers another leaves idle at its end (each plan's units longest first, the plans in the
     order given). Every plan keeps its own run record; a result's ``seconds`` is the time from
-    the start until that plan's last unit was stored. A unit gives the same rows as in a run
-    of its plan alone (its seed is part of the unit).
+    the start until that plan's last unit was stored (0 when all were stored before). A unit
+    gives the same rows as in a run of its plan alone (its seed is part of the unit).
     """
     executor = executor or LocalExecutor()
     if isinstance(store, Store):
@@ -289,13 +289,11 @@ def _run_plans(plans: list[tuple[Plan, str]], db: Store, executor: Executor,
         raise RunInterrupted(len(db.existing_keys(list(costs))), total, str(db.path)) from None
     finally:
         for sweep in sweeps:
-            db.finish_run(sweep.run_id, sweep.computed,
-                          sweep.seconds or time.perf_counter() - start, status)
+            db.finish_run(sweep.run_id, sweep.computed, sweep.seconds, status)
     results = []
     for sweep in sweeps:
         exp, settings = sweep.plan.experiment, sweep.plan.settings
         results.append(RunResult(exp, settings, sweep.variant, sweep.s_hash,
                                  load_results(db, exp, settings), len(sweep.plan.units),
-                                 sweep.computed,
-                                 sweep.seconds or time.perf_counter() - start))
+                                 sweep.computed, sweep.seconds))
     return results
