@@ -149,8 +149,15 @@ class RunResult:
 def load_results(
     store: Store, exp: Experiment, settings: ExperimentSettings
 ) -> pd.DataFrame:
-    """The stored tidy table of one sweep (empty if nothing is stored)."""
-    return records_to_frame(store.units(exp.name, settings_hash(exp, settings)))
+    """The stored tidy table of one sweep (empty if nothing is stored).
+
+    Rows come in the sweep's order (point by point, trial by trial), whatever order the units
+    finished in, so a run on several workers gives the table of a run in one process.
+    """
+    records = store.units(exp.name, settings_hash(exp, settings))
+    rank = {u.key: i for i, u in enumerate(plan_units(exp, settings))}
+    records.sort(key=lambda rec: rank.get(rec.key, len(rank)))
+    return records_to_frame(records)
 
 
 def run_experiment(
