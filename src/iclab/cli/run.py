@@ -148,9 +148,8 @@ def demo_cmd(
     Example: ``iclab demo --quick --out results --workers 2``
     """
     from iclab.demo import run_demo
-    from iclab.validation import check_int, check_writable_dir
+    from iclab.validation import check_writable_dir
 
-    check_int("workers", workers)
     check_writable_dir("out", out)  # before any run writes its store there
     run_demo(variant="full" if full else "quick", out=out, only=only, device=device,
              console=console, workers=workers)

@@ -14,13 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from iclab.claims import ClaimData, ClaimResult, evaluate_claims
-from iclab.engine.runner import (
-    ExperimentLike,
-    RunResult,
-    prepare_run,
-    run_experiment,
-    run_plans,
-)
+from iclab.engine.runner import ExperimentLike, RunResult, prepare_run, run_plans
 from iclab.engine.store import DEFAULT_STORE_PATH, Store
 from iclab.engine.units import Executor
 
@@ -47,9 +41,8 @@ def check_experiment(
     verdicts are still computed (and labelled with the variant), but read them as a check of
     other settings.
     """
-    run = run_experiment(experiment, variant, overrides, store=store, executor=executor,
-                         device=device, progress=progress)
-    return run, claims_of_run(run)
+    return check_experiments([experiment], variant, overrides, store, executor, device,
+                             progress)[0]
 
 
 def check_experiments(

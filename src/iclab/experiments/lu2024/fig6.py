@@ -141,10 +141,11 @@ class LuFigure6(Experiment[Fig6Settings]):
         rows = []
         for m, (kappa, pool) in enumerate(zip(s.kappas, pools, strict=True)):
             errs: dict[str, float] = {}
+            dmmse = DMMSE(pool, s.rho)
             for kind in ("icl", "idg"):
                 test = tests[kind][m]
                 errs[f"e_{kind}"] = float(((preds[kind][m] - test.y_q) ** 2).mean())
-                errs[f"dmmse_{kind}"] = float(mc_risk(DMMSE(pool, s.rho), test)[0])
+                errs[f"dmmse_{kind}"] = float(mc_risk(dmmse, test)[0])
             common = {"kappa": kappa, "k": pool.shape[0]}
             rows.append({**common, "method": "transformer", "e_icl": errs["e_icl"],
                          "e_idg": errs["e_idg"], "g_task": errs["e_icl"] - errs["e_idg"],
