@@ -1,8 +1,9 @@
 """Benchmark: the quick Figure 4 setting of Lu et al. (authors' ``quick_and_easy_figure``).
 
 d in {10, 32, 64}, alpha = tau = 10, rho = 0.01, lambda = 1e-6, 12 kappas, 20 Γ* trials and
-1000 dMMSE test prompts (per kind) per kappa. The 20 trials of a kappa are drawn one by one
-(same draws as the experiment's per-trial path) and their Γ* solved together
+1000 dMMSE test prompts (per kind) per kappa. The 20 trials of a kappa are drawn
+(``gamma_trials.draw_samples``: the same draws as the experiment's per-trial path, on parallel
+threads, written into one stacked tensor) and their Γ* solved together
 (``fit_gamma_batched``: one batched PCG, dense or dual solve). Prints, per d: total seconds,
 seconds in sampling, in the batched solves, in the exact errors and in dMMSE, the solver used,
 and the achieved GFLOP/s of the solves (PCG: 4np flop per iteration and problem for the
@@ -77,9 +78,8 @@ def run_d(d: int, device: torch.device, trials: int, dmmse_prompts: int,
     for i, kappa in enumerate(KAPPAS):
         gens = [torch.Generator(device=device).manual_seed(1000 * i + t) for t in range(trials)]
         t = time.perf_counter()
-        draws = [gamma_trials.draw_sample(d, ALPHA, kappa, TAU, RHO, g, "sphere", True)
-                 for g in gens]
-        x, h, y = (torch.stack([dr[2][j] for dr in draws]) for j in range(3))
+        draws, (x, h, y) = gamma_trials.draw_samples(d, ALPHA, kappa, TAU, RHO, gens,
+                                                     "sphere", True)
         _sync(device)
         times["sample"] += time.perf_counter() - t
         t = time.perf_counter()
@@ -96,7 +96,7 @@ def run_d(d: int, device: torch.device, trials: int, dmmse_prompts: int,
         solvers.add(f"{fit.method}" + (f"/{fit.iterations} it" if fit.iterations else ""))
         t = time.perf_counter()
         fitted = [gamma_trials.Trial(task, pool, fit.gamma[j], n, fit.method, fit.iterations)
-                  for j, (task, pool, _, _) in enumerate(draws)]
+                  for j, (task, pool, _) in enumerate(draws)]
         g_la.append(sum(lu_errors.exact_errors(f)["g_task"] for f in fitted) / trials)
         _sync(device)
         times["errors"] += time.perf_counter() - t

@@ -196,3 +196,33 @@ def test_progress_estimate_uses_each_figures_own_n() -> None:
     fig4 = get_experiment("lu2024.fig4").make_settings("quick", {"d": 6})
     fig1 = get_experiment("lu2024.fig1").make_settings("quick", {"d": 6})
     assert fit_cost(fig4, point) > fit_cost(fig1, point)
+
+
+def test_lu_draw_samples_on_threads_equal_draws_one_by_one() -> None:
+    """``draw_samples`` on two threads writes exactly the samples ``draw_sample`` draws one
+    generator after the other (same pools, bit-identical x, h, y) and leaves torch's thread
+    setting as it found it."""
+    args = (8, 4.0, 0.5, 5.0, 0.01)
+    threads = torch.get_num_threads()
+    draws, (x, h, y) = gamma_trials.draw_samples(
+        *args, [torch.Generator().manual_seed(s) for s in range(4)], "sphere", True, threads=2)
+    assert torch.get_num_threads() == threads
+    for s, (task, pool, n) in enumerate(draws):
+        ref_task, ref_pool, (rx, rh, ry), ref_n = gamma_trials.draw_sample(
+            *args, torch.Generator().manual_seed(s), "sphere", True)
+        assert (task, n) == (ref_task, ref_n)
+        assert torch.equal(pool, ref_pool)
+        assert torch.equal(x[s], rx) and torch.equal(h[s], rh) and torch.equal(y[s], ry)
+
+
+def test_lu_sample_features_into_given_tensors() -> None:
+    """``sample_features(..., out=...)`` writes the same draws as without ``out`` into the
+    given (strided) tensors and returns them."""
+    tasks = torch.randn(50, 6, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    ref = sample_features(tasks, 12, 0.05, torch.Generator().manual_seed(2))
+    store = torch.zeros(50, 2 * 6 + 2, dtype=torch.float64)
+    out = (store[:, :6], store[:, 6:13], store[:, 13])
+    got = sample_features(tasks, 12, 0.05, torch.Generator().manual_seed(2), out=out)
+    for r, o, g in zip(ref, out, got, strict=True):
+        assert g is o
+        assert torch.equal(r, o)

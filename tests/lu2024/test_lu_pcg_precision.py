@@ -64,3 +64,21 @@ def test_unknown_precision_is_refused() -> None:
     x, h, y, lam_s = _batch(4, 10.0, 1e-6)
     with pytest.raises(ParameterError, match="precision"):
         solve_pcg_batched(x, h, y, float(lam_s), precision="half")  # type: ignore[arg-type]
+
+
+def test_exact_residual_matches_the_dense_normal_equations() -> None:
+    """The float64 residual read from the data in row layout (blocks of contexts) equals
+    B - (G + λ'I) vec Γ with G = Φᵀ Φ formed from the explicit features Φ_μ = x_μ ⊗ h_μ,
+    to 1e-12 relative (n = 3000 spans several blocks)."""
+    g = torch.Generator().manual_seed(5)
+    batch, n, d, lam_s = 3, 3000, 4, 0.7
+    x = torch.randn(batch, n, d, generator=g, dtype=torch.float64)
+    h = torch.randn(batch, n, d + 1, generator=g, dtype=torch.float64)
+    b = torch.randn(batch, d, d + 1, generator=g, dtype=torch.float64)
+    gamma = torch.randn(batch, d, d + 1, generator=g, dtype=torch.float64)
+    got = ridge_pcg._residual(x, h, b, gamma, lam_s)
+    for i in range(batch):
+        phi = (x[i].unsqueeze(-1) * h[i].unsqueeze(-2)).reshape(n, -1)  # row-major x ⊗ h
+        vec = gamma[i].reshape(-1)
+        dense = b[i].reshape(-1) - phi.T @ (phi @ vec) - lam_s * vec
+        assert float((got[i].reshape(-1) - dense).norm() / dense.norm()) < 1e-12

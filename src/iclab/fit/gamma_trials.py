@@ -6,8 +6,9 @@ none at :math:`\kappa=\infty`), :math:`n=\mathrm{round}(\tau d^2)` pretraining c
 the simulated τ when k is comparable to n) with the exact fast feature
 sampler (:func:`iclab.models.reduced.sample_features`), and fit :math:`\Gamma^*` in closed
 form (:func:`iclab.fit.closed_form.fit_gamma`). :func:`fit_trials` fits the trials of one grid
-point together (:func:`iclab.fit.closed_form.fit_gamma_batched`). Their errors are computed
-by :mod:`iclab.evaluate.lu_errors`.
+point together (:func:`iclab.fit.closed_form.fit_gamma_batched`), after drawing their samples
+on parallel threads (:func:`draw_samples`). Their errors are computed by
+:mod:`iclab.evaluate.lu_errors`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
@@ -62,20 +64,62 @@ def sizes(d: int, alpha: float, kappa: float, tau: float, round_n_to_pool: bool 
 def draw_sample(d: int, alpha: float, kappa: float, tau: float, rho: float,
                 generator: torch.Generator, task_norm: TaskNorm, balanced: bool,
                 round_n_to_pool: bool = True,
+                out: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
                 ) -> tuple[InContextRegression, torch.Tensor | None, tuple[torch.Tensor, ...],
                            int]:
     """One trial's task family, pool and pretraining sample ``(x [n, d], h [n, d+1],
-    y [n])``, and ``n`` (as :func:`fit_trial` draws them)."""
+    y [n])``, and ``n`` (as :func:`fit_trial` draws them). With ``out`` (three float64
+    tensors of those shapes on the generator's device) the sample is written into them."""
     ell, k, n = sizes(d, alpha, kappa, tau, balanced and round_n_to_pool)
     task = InContextRegression(d=d, context_len=ell, rho=rho, k=k, task_norm=task_norm,
                                balanced=balanced)
     pool = task.draw_pool(generator)
     tasks = task.pretraining_tasks(n, pool, generator)
+    if out is None:
+        out = (tasks.new_empty((n, d)), tasks.new_empty((n, d + 1)), tasks.new_empty((n,)))
     chunk = max(1, _SAMPLE_CHUNK // (2 * d + 2))
-    parts = [sample_features(tasks[s:s + chunk], ell, rho, generator)
-             for s in range(0, n, chunk)]
-    sample = parts[0] if len(parts) == 1 else tuple(torch.cat(p) for p in zip(*parts, strict=True))
-    return task, pool, sample, n
+    for s in range(0, n, chunk):
+        sample_features(tasks[s:s + chunk], ell, rho, generator,
+                        out=tuple(o[s:s + chunk] for o in out))  # type: ignore[arg-type]
+    return task, pool, out, n
+
+
+def draw_samples(d: int, alpha: float, kappa: float, tau: float, rho: float,
+                 generators: Sequence[torch.Generator], task_norm: TaskNorm, balanced: bool,
+                 round_n_to_pool: bool = True, threads: int | None = None,
+                 ) -> tuple[list[tuple[InContextRegression, torch.Tensor | None, int]],
+                            tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """:func:`draw_sample` for each generator, written straight into stacked tensors.
+
+    Returns ``[(task, pool, n)]`` in the generators' order and the stacked sample ``x [B, n,
+    d]``, ``h [B, n, d+1]``, ``y [B, n]`` (float64, on the generators' device). On the CPU the
+    trials are drawn on up to ``threads`` threads at once (default: ``torch.get_num_threads()``),
+    each op then on one thread: a torch generator is serial, so one trial's normals use one
+    core whatever the thread setting. Each trial draws only from its own generator, so the
+    samples are exactly those of drawing one after the other."""
+    n = sizes(d, alpha, kappa, tau, balanced and round_n_to_pool)[2]
+    device = generators[0].device
+    batch = len(generators)
+    stacked = (torch.empty((batch, n, d), dtype=torch.float64, device=device),
+               torch.empty((batch, n, d + 1), dtype=torch.float64, device=device),
+               torch.empty((batch, n), dtype=torch.float64, device=device))
+
+    def draw(b: int) -> tuple[InContextRegression, torch.Tensor | None, int]:
+        task, pool, _, n_b = draw_sample(d, alpha, kappa, tau, rho, generators[b], task_norm,
+                                         balanced, round_n_to_pool,
+                                         out=(stacked[0][b], stacked[1][b], stacked[2][b]))
+        return task, pool, n_b
+
+    workers = min(batch, threads or torch.get_num_threads())
+    if workers <= 1 or device.type != "cpu":
+        return [draw(b) for b in range(batch)], stacked
+    intra_op = torch.get_num_threads()
+    torch.set_num_threads(1)  # one core per trial (restored below)
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(draw, range(batch))), stacked
+    finally:
+        torch.set_num_threads(intra_op)
 
 
 def fit_trial(
@@ -108,10 +152,10 @@ def fit_trials(
     group = max(1, _BATCH_BYTES // per_problem)
     out: list[Trial] = []
     for start in range(0, len(generators), group):
-        draws = [draw_sample(d, alpha, kappa, tau, rho, g, task_norm, balanced, round_n_to_pool)
-                 for g in generators[start:start + group]]
-        x, h, y = (torch.stack([dr[2][i] for dr in draws]) for i in range(3))
+        draws, (x, h, y) = draw_samples(d, alpha, kappa, tau, rho,
+                                        generators[start:start + group], task_norm, balanced,
+                                        round_n_to_pool)
         fit = fit_gamma_batched(x, h, y, lam, method=solver)
         out += [Trial(task, pool, fit.gamma[i], n_i, fit.method, fit.iterations)
-                for i, (task, pool, _, n_i) in enumerate(draws)]
+                for i, (task, pool, n_i) in enumerate(draws)]
     return out

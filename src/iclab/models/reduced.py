@@ -128,22 +128,29 @@ def sample_context_statistics(
 
 
 def sample_features(
-    tasks: torch.Tensor, context_len: int, rho: float, generator: torch.Generator
+    tasks: torch.Tensor, context_len: int, rho: float, generator: torch.Generator,
+    out: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     r"""Fast pretraining sample for the Γ-model: query, context features and query label.
 
     Returns ``x_q [B, d]`` (:math:`\mathcal N(0, I/d)`), ``h [B, d+1]`` (exact law, via
     :func:`sample_context_statistics`, written in place as
     :func:`features_from_statistics` would) and ``y_q [B]`` (:math:`x_q^\top w + \mathcal
-    N(0,\rho)`), all independent given the task.
+    N(0,\rho)`), all independent given the task. With ``out`` (three tensors of those shapes,
+    the dtype and device of ``tasks``) the sample is written into them and they are returned
+    (the same draws as without).
     """
     batch, d = tasks.shape
-    h = torch.empty((batch, d + 1), device=tasks.device, dtype=tasks.dtype)
+    if out is None:
+        out = (torch.empty((batch, d), device=tasks.device, dtype=tasks.dtype),
+               torch.empty((batch, d + 1), device=tasks.device, dtype=tasks.dtype),
+               torch.empty((batch,), device=tasks.device, dtype=tasks.dtype))
+    x_q, h, y_q = out
     t = _statistics_into(h[:, :d], tasks, context_len, rho, generator, d / context_len)
-    h[:, d] = t / context_len
-    x_q = standard_normal((batch, d), generator, tasks.device, tasks.dtype).mul_(d**-0.5)
+    torch.div(t, context_len, out=h[:, d])
+    x_q.copy_(standard_normal((batch, d), generator, tasks.device, tasks.dtype)).mul_(d**-0.5)
     noise = standard_normal((batch,), generator, tasks.device, tasks.dtype)
-    y_q = (x_q * tasks).sum(-1).add_(noise, alpha=rho**0.5)
+    torch.sum(x_q * tasks, -1, out=y_q).add_(noise, alpha=rho**0.5)
     return x_q, h, y_q
 
 
