@@ -154,10 +154,16 @@ def load_results(
     Rows come in the sweep's order (point by point, trial by trial), whatever order the units
     finished in, so a run on several workers gives the table of a run in one process.
     """
-    records = store.units(exp.name, settings_hash(exp, settings))
+    return records_to_frame(in_sweep_order(store.units(exp.name, settings_hash(exp, settings)),
+                                           exp, settings))
+
+
+def in_sweep_order(records: list[UnitRecord], exp: Experiment, settings: ExperimentSettings
+                   ) -> list[UnitRecord]:
+    """``records`` of one sweep sorted as :func:`plan_units` lists their units (records of
+    units the plan does not hold go last, in their given order)."""
     rank = {u.key: i for i, u in enumerate(plan_units(exp, settings))}
-    records.sort(key=lambda rec: rank.get(rec.key, len(rank)))
-    return records_to_frame(records)
+    return sorted(records, key=lambda rec: rank.get(rec.key, len(rank)))
 
 
 def run_experiment(
