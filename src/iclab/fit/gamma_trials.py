@@ -116,8 +116,8 @@ def draw_samples(d: int, alpha: float, kappa: float, tau: float, rho: float,
     intra_op = torch.get_num_threads()
     torch.set_num_threads(1)  # one core per trial (restored below)
     try:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(draw, range(batch))), stacked
+        with ThreadPoolExecutor(max_workers=workers) as executor:
+            return list(executor.map(draw, range(batch))), stacked
     finally:
         torch.set_num_threads(intra_op)
 

@@ -100,7 +100,7 @@ def _apply_gram_rows(x: torch.Tensor, h: torch.Tensor, gamma: torch.Tensor) -> t
     residual): per block of contexts :math:`q_\mu = \langle H\Gamma^\top, X\rangle_\mu`
     (row-wise dot products) and the block adds :math:`X^\top\mathrm{diag}(q)H`. Reading the
     rows directly is about twice as fast as :func:`_apply_gram` on transposed views of them
-    (``benchmarks/lu_fig4_quick.py``). A block holds about 4096 contexts of all problems
+    (docs/benchmarks.md, "Row-layout residual"). A block holds about 4096 contexts of all problems
     together, at least 256 per problem."""
     out = torch.zeros_like(gamma)
     gt = gamma.transpose(1, 2)
