@@ -79,7 +79,9 @@ def stored_results(experiment: str, store: str | Path | None = None,
         import pandas as pd
 
         return pd.DataFrame()
-    frame = _frame(db, experiment)
+    from iclab.experiments import get_experiment
+
+    frame = _frame(db, experiment, get_experiment)
     if variant is not None and not frame.empty:
         frame = frame[frame["variant"] == variant].reset_index(drop=True)
     return frame

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import iclab
 from iclab.engine.export import stored_frame
 from iclab.engine.runner import run_experiment
 from iclab.engine.store import Store
@@ -46,7 +47,7 @@ def test_units_go_out_longest_first_with_several_workers(
 
 
 def _exported_order(path: Path) -> list[tuple[float, int]]:
-    frame = stored_frame(Store(path), "toy.costly")
+    frame = stored_frame(Store(path), "toy.costly", get_experiment)
     return list(dict.fromkeys(zip(frame.x.astype(float), frame.trial.astype(int), strict=True)))
 
 
@@ -59,6 +60,8 @@ def test_export_writes_a_sweeps_rows_in_the_sweeps_order(tmp_path: Path) -> None
                             executor=RecordingExecutor(2))
     sweep = [(0.0, 0), (0.0, 1), (1.0, 0), (1.0, 1), (2.0, 0), (2.0, 1)]
     assert _exported_order(path) == sweep
+    public = iclab.stored_results("toy.costly", store=path)
+    assert list(dict.fromkeys(zip(public.x, public.trial, strict=True))) == sweep
     assert list(dict.fromkeys(zip(result.results.x, result.results.trial, strict=True))) == sweep
     with sqlite3.connect(path) as conn:
         conn.execute("UPDATE settings SET version = 'old' WHERE experiment = 'toy.costly'")

@@ -161,7 +161,7 @@ def export_cmd(
     check_choice("format", format, ["csv", "parquet"])
     target = out or Path("results") / f"{name}.{format}"
     check_paths(store, target, out_is_file=True)
-    n = export_experiment(store, name, format, target)
+    n = export_experiment(store, name, format, target, get_experiment)
     console.print(f"wrote {n} rows to {target}")
 
 

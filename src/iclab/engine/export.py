@@ -3,26 +3,34 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pydantic
 
+from iclab.contract import Experiment
 from iclab.engine.store import Store, UnitRecord, records_to_frame
 from iclab.errors import ICLabError, UnknownExperimentError
 
+#: resolves an experiment name to an instance (the registry's ``get_experiment``; the engine
+#: does not import the experiments, so the caller passes it)
+ExperimentLookup = Callable[[str], Experiment]
+
 
 def _sweep_order(records: list[UnitRecord], experiment: str, version: str,
-                 settings_json: str, stored_hash: str) -> list[UnitRecord]:
+                 settings_json: str, stored_hash: str, lookup: ExperimentLookup | None
+                 ) -> list[UnitRecord]:
     """``records`` of one stored sweep in the sweep's order (point by point, trial by trial,
     as :func:`iclab.engine.runner.load_results` returns them), rebuilt from the stored
-    settings; in the store's order when the sweep cannot be rebuilt here (the experiment is
-    not registered, its version changed, or its settings no longer validate)."""
+    settings; in the store's order when the sweep cannot be rebuilt (no ``lookup``, the
+    experiment is unknown to it, its version changed, or its settings no longer validate)."""
     from iclab.engine.runner import in_sweep_order, settings_hash
-    from iclab.experiments.registry import get_experiment
 
+    if lookup is None:
+        return records
     try:
-        exp = get_experiment(experiment)
+        exp = lookup(experiment)
     except UnknownExperimentError:
         return records
     if str(exp.version) != str(version):
@@ -36,13 +44,17 @@ def _sweep_order(records: list[UnitRecord], experiment: str, version: str,
     return in_sweep_order(records, exp, settings)
 
 
-def stored_frame(store: Store, experiment: str) -> pd.DataFrame:
-    """Every stored row of ``experiment``, with ``variant`` and ``settings_hash`` columns;
-    each sweep's rows in the sweep's order (whatever order its units finished in)."""
+def stored_frame(store: Store, experiment: str, lookup: ExperimentLookup | None = None
+                 ) -> pd.DataFrame:
+    """Every stored row of ``experiment``, with ``variant`` and ``settings_hash`` columns.
+
+    With ``lookup`` (name -> experiment, e.g. :func:`iclab.experiments.get_experiment`) each
+    sweep's rows come in the sweep's order, whatever order its units finished in; without it,
+    in the order they were stored."""
     frames = []
     for row in store.settings_of(experiment).itertuples():
         records = _sweep_order(store.units(experiment, row.settings_hash), experiment,
-                               row.version, row.settings_json, row.settings_hash)
+                               row.version, row.settings_json, row.settings_hash, lookup)
         frame = records_to_frame(records)
         if frame.empty:
             continue
@@ -52,13 +64,15 @@ def stored_frame(store: Store, experiment: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def export_experiment(store: str | Path | Store, experiment: str, fmt: str, target: Path) -> int:
-    """Write every stored row of ``experiment`` to ``target`` (``csv`` or ``parquet``).
+def export_experiment(store: str | Path | Store, experiment: str, fmt: str, target: Path,
+                      lookup: ExperimentLookup | None = None) -> int:
+    """Write every stored row of ``experiment`` to ``target`` (``csv`` or ``parquet``), each
+    sweep in its order when ``lookup`` is given (:func:`stored_frame`).
 
     Returns the number of rows. Raises :class:`ICLabError` if nothing is stored.
     """
     db = store if isinstance(store, Store) else Store(store)
-    frame = stored_frame(db, experiment) if db.exists() else pd.DataFrame()
+    frame = stored_frame(db, experiment, lookup) if db.exists() else pd.DataFrame()
     if frame.empty:
         raise ICLabError(f"nothing stored for {experiment} in {db.path}; "
                          f"run `iclab run {experiment}` first")
