@@ -10,6 +10,7 @@ import pandas as pd
 import pydantic
 
 from iclab.contract import Experiment
+from iclab.engine.runner import in_sweep_order, settings_hash
 from iclab.engine.store import Store, UnitRecord, records_to_frame
 from iclab.errors import ICLabError, UnknownExperimentError
 
@@ -25,8 +26,6 @@ def _sweep_order(records: list[UnitRecord], experiment: str, version: str,
     as :func:`iclab.engine.runner.load_results` returns them), rebuilt from the stored
     settings; in the store's order when the sweep cannot be rebuilt (no ``lookup``, the
     experiment is unknown to it, its version changed, or its settings no longer validate)."""
-    from iclab.engine.runner import in_sweep_order, settings_hash
-
     if lookup is None:
         return records
     try:
