@@ -4,7 +4,8 @@ d in {10, 32, 64}, alpha = tau = 10, rho = 0.01, lambda = 1e-6, 12 kappas, 20 Γ
 1000 dMMSE test prompts (per kind) per kappa. The 20 trials of a kappa are drawn
 (``gamma_trials.draw_samples``: the same draws as the experiment's per-trial path, on parallel
 threads, written into one stacked tensor) and their Γ* solved together
-(``fit_gamma_batched``: one batched PCG, dense or dual solve). Prints, per d: total seconds,
+(``fit_gamma_batched``: one batched PCG, dense or dual solve, with the trials' errors as the
+solve's goal, as ``fit_trials`` does). Prints, per d: total seconds,
 seconds in sampling, in the batched solves, in the exact errors and in dMMSE, the solver used,
 and the achieved GFLOP/s of the solves (PCG: 4np flop per iteration and problem for the
 normal operator; direct: the Gram / kernel and Cholesky flop) against the float64
@@ -15,7 +16,8 @@ Reference: the authors' implementation takes ~22 s at d=10, 310 s at d=32 and 73
 d=64 on 2 cores.
 
 With ``--compare-double`` the PCG solves are repeated in float64 (``precision="double"``) on
-the same problems and the ratio printed (not counted in the total).
+the same problems and the ratio printed; with ``--compare-no-goal`` they are repeated without
+the goal (residual rule only), which shows what the goal costs (neither counted in the total).
 
 Usage: ``.venv/bin/python benchmarks/lu_fig4_quick.py [--d 10 32] [--threads 1]
 [--compare-double]``
@@ -68,13 +70,15 @@ def solve_flop(method: str, batch: int, n: int, d: int, iterations: int) -> floa
 
 
 def run_d(d: int, device: torch.device, trials: int, dmmse_prompts: int,
-          compare_double: bool = False) -> dict[str, Any]:
+          compare_double: bool = False, compare_no_goal: bool = False) -> dict[str, Any]:
     """The whole quick Fig. 4 sweep at one d; returns timings and the mean g_task curve
-    (and, with ``compare_double``, the time of the same solves in float64 PCG)."""
-    times = dict.fromkeys(("sample", "solve", "errors", "dmmse", "double"), 0.0)
+    (and, with ``compare_double`` / ``compare_no_goal``, the time of the same solves in
+    float64 PCG / without the goal)."""
+    times = dict.fromkeys(("sample", "solve", "errors", "dmmse", "double", "no_goal"), 0.0)
     flop = 0.0
     solvers: set[str] = set()
     g_la: list[float] = []
+    no_goal_iterations: list[int] = []
     for i, kappa in enumerate(KAPPAS):
         gens = [torch.Generator(device=device).manual_seed(1000 * i + t) for t in range(trials)]
         t = time.perf_counter()
@@ -82,15 +86,22 @@ def run_d(d: int, device: torch.device, trials: int, dmmse_prompts: int,
                                                      "sphere", True)
         _sync(device)
         times["sample"] += time.perf_counter() - t
+        goal = gamma_trials.error_goal([(task, pool) for task, pool, _ in draws])
         t = time.perf_counter()
-        fit = fit_gamma_batched(x, h, y, LAM)
+        fit = fit_gamma_batched(x, h, y, LAM, goal=goal)
         _sync(device)
         times["solve"] += time.perf_counter() - t
         if compare_double and fit.method.startswith("pcg"):
             t = time.perf_counter()
-            fit_gamma_batched(x, h, y, LAM, precision="double")
+            fit_gamma_batched(x, h, y, LAM, precision="double", goal=goal)
             _sync(device)
             times["double"] += time.perf_counter() - t
+        if compare_no_goal and fit.method.startswith("pcg"):
+            t = time.perf_counter()
+            plain = fit_gamma_batched(x, h, y, LAM)
+            _sync(device)
+            times["no_goal"] += time.perf_counter() - t
+            no_goal_iterations.append(plain.iterations)
         n = x.shape[1]
         flop += solve_flop(fit.method, trials, n, d, fit.iterations)
         solvers.add(f"{fit.method}" + (f"/{fit.iterations} it" if fit.iterations else ""))
@@ -105,7 +116,8 @@ def run_d(d: int, device: torch.device, trials: int, dmmse_prompts: int,
             lu_errors.dmmse_row(f, dmmse_prompts // trials, g)
         _sync(device)
         times["dmmse"] += time.perf_counter() - t
-    return {**times, "flop": flop, "solvers": ", ".join(sorted(solvers)), "g_task": g_la}
+    return {**times, "flop": flop, "solvers": ", ".join(sorted(solvers)), "g_task": g_la,
+            "no_goal_iterations": no_goal_iterations}
 
 
 def main() -> None:
@@ -118,6 +130,8 @@ def main() -> None:
     parser.add_argument("--dmmse-prompts", type=int, default=1000)
     parser.add_argument("--compare-double", action="store_true",
                         help="also time the PCG solves in float64 (not counted in the total)")
+    parser.add_argument("--compare-no-goal", action="store_true",
+                        help="also time the PCG solves without the goal (not counted)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -128,8 +142,9 @@ def main() -> None:
     reference = {10: 22.0, 32: 310.0, 64: 73 * 60.0}
     for d in args.d:
         start = time.perf_counter()
-        out = run_d(d, device, args.trials, args.dmmse_prompts, args.compare_double)
-        total = time.perf_counter() - start - out["double"]
+        out = run_d(d, device, args.trials, args.dmmse_prompts, args.compare_double,
+                    args.compare_no_goal)
+        total = time.perf_counter() - start - out["double"] - out["no_goal"]
         ref = reference.get(d)
         speedup = f" (authors' code: {ref:.0f} s, x{ref / total:.1f})" if ref else ""
         rate = out["flop"] / out["solve"] / 1e9
@@ -142,6 +157,10 @@ def main() -> None:
         if out["double"]:
             print(f"       same solves in float64 PCG: {out['double']:.1f} s, mixed precision "
                   f"x{out['double'] / out['solve']:.2f} faster")
+        if out["no_goal"]:
+            its = ", ".join(str(i) for i in sorted(set(out["no_goal_iterations"])))
+            print(f"       same solves without the goal: {out['no_goal']:.1f} s [{its} it]; "
+                  f"with it x{out['solve'] / out['no_goal']:.2f} the time")
         print("       mean LA g_task:", " ".join(f"{g:.4f}" for g in out["g_task"]))
 
 

@@ -8,11 +8,15 @@ whole, each against a baseline run in the same process.
 2. **Float32 sweep operator**: ``_apply_gram`` on whitened, transposed copies (what the
    sweeps use) against ``_apply_gram_rows`` on row-layout copies, for one problem (the
    per-trial path of ``iclab run``) and for 20.
-3. **Sampling the 20 trials of one point** (``gamma_trials.draw_samples``, two threads, straight
+3. **The sweep operator in bfloat16**: the same ``_apply_gram`` with the whitened data and
+   Γ in bfloat16 (matrix products on AMX tiles where the CPU has them) against float32; the
+   relative difference of the results is printed. Tried as the sweeps' arithmetic and not
+   adopted (``docs/benchmarks.md``).
+4. **Sampling the 20 trials of one point** (``gamma_trials.draw_samples``, two threads, straight
    into the stacked tensors) against drawing them one after the other and stacking (the
    former path); the draws are checked to be identical.
 
-Quick Fig. 4 setting: α = τ = 10, κ = 1, ρ = 0.01, random data for 1 and 2 (the operators'
+Quick Fig. 4 setting: α = τ = 10, κ = 1, ρ = 0.01, random data for 1–3 (the operators'
 cost does not depend on the values). Times are the best of ``--repeat`` calls, alternating
 with the baseline's, after one warm-up each.
 
@@ -47,7 +51,7 @@ def best_of(first: Callable[[], object], second: Callable[[], object],
 
 
 def operators(d: int, batch: int, repeat: int) -> None:
-    """Parts 1 and 2 at one d and batch size."""
+    """Parts 1–3 at one d and batch size."""
     n = 10 * d * d
     g = torch.Generator().manual_seed(0)
     x = torch.randn(batch, n, d, generator=g, dtype=torch.float64)
@@ -69,10 +73,18 @@ def operators(d: int, batch: int, repeat: int) -> None:
     print(f"d={d:3d} B={batch:2d} float32 sweep operator:    whitened layout "
           f"{t_white * 1e3:8.2f} ms | rows {t_rows32 * 1e3:8.2f} ms | "
           f"rows/whitened {t_rows32 / t_white:.2f}")
+    xb, hb, htb, gb = (t.to(torch.bfloat16) for t in (xt, h32, ht, g32))
+    white = ridge_pcg._apply_gram(xt, ht, h32, g32)
+    diff_bf = float((ridge_pcg._apply_gram(xb, htb, hb, gb).float() - white).norm()
+                    / white.norm())
+    t_bf, t_f32 = best_of(lambda: ridge_pcg._apply_gram(xb, htb, hb, gb),
+                          lambda: ridge_pcg._apply_gram(xt, ht, h32, g32), repeat)
+    print(f"d={d:3d} B={batch:2d} sweep operator, bfloat16 {t_bf * 1e3:8.2f} ms | float32 "
+          f"{t_f32 * 1e3:8.2f} ms | x{t_f32 / t_bf:.2f} | rel. diff {diff_bf:.1e}")
 
 
 def sampling(d: int, trials: int, repeat: int) -> None:
-    """Part 3 at one d."""
+    """Part 4 at one d."""
     args = (d, 10.0, 1.0, 10.0, 0.01)
 
     def gens() -> list[torch.Generator]:

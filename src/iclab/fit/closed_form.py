@@ -48,6 +48,7 @@ from iclab.fit.ridge_direct import (
 )
 from iclab.fit.ridge_pcg import (
     DEFAULT_TOL,
+    Goal,
     Precision,
     pcg_iterations,
     solve_pcg,
@@ -142,7 +143,7 @@ def _prepare(x: torch.Tensor, h: torch.Tensor, y: torch.Tensor, lam: float, meth
 def fit_gamma(
     x: torch.Tensor, h: torch.Tensor, y: torch.Tensor, lam: float, method: str = "auto",
     memory_budget: int = DEFAULT_MEMORY_BUDGET, tol: float = DEFAULT_TOL,
-    max_iter: int | None = None, precision: Precision = "mixed",
+    max_iter: int | None = None, precision: Precision = "mixed", goal: Goal | None = None,
 ) -> GammaFit:
     r"""Γ* of the ridge problem in the module doc.
 
@@ -156,11 +157,14 @@ def fit_gamma(
             default cap :func:`default_max_iter`).
         precision: PCG arithmetic, ``"mixed"`` (float32 sweeps, float64 residuals) or
             ``"double"`` (:mod:`iclab.fit.ridge_pcg`).
+        goal: what will be computed from Γ, ``gamma [1, d, d+1] -> [1, m]``: PCG goes on
+            until it settles (:mod:`iclab.fit.ridge_pcg`, "Goal-oriented stopping"); the
+            direct solvers are exact to rounding and ignore it.
     """
     lam_scaled, chosen, max_iter = _prepare(x, h, y, lam, method, tol, max_iter, batch_dims=0)
     if chosen == "pcg":
         gamma, iters, res = solve_pcg(x, h, y, lam_scaled, tol=tol, max_iter=max_iter,
-                                      precision=precision)
+                                      precision=precision, goal=goal)
         if res <= 10 * tol:
             return GammaFit(gamma, "pcg", iters, res)
         if method == "pcg":
@@ -178,7 +182,7 @@ def fit_gamma(
 def fit_gamma_batched(
     x: torch.Tensor, h: torch.Tensor, y: torch.Tensor, lam: float, method: str = "auto",
     memory_budget: int = DEFAULT_MEMORY_BUDGET, tol: float = DEFAULT_TOL,
-    max_iter: int | None = None, precision: Precision = "mixed",
+    max_iter: int | None = None, precision: Precision = "mixed", goal: Goal | None = None,
 ) -> BatchFit:
     r"""Γ* of ``B`` independent ridge problems of the same size (e.g. the trials of one grid
     point), solved together.
@@ -186,6 +190,7 @@ def fit_gamma_batched(
     Args:
         x ``[B, n, d]``, h ``[B, n, d+1]``, y ``[B, n]`` (float64, any device).
         lam, method, memory_budget, tol, max_iter, precision: as :func:`fit_gamma`.
+        goal: as :func:`fit_gamma`, ``gamma [B, d, d+1] -> [B, m]``.
             ``"primal"`` uses the batched dense Gram when :math:`p\le`
             :data:`~iclab.fit.ridge_direct.DENSE_MAX_P`, else one chunked doubly symmetric
             Gram per problem.
@@ -200,7 +205,7 @@ def fit_gamma_batched(
     nan = torch.full((batch,), float("nan"), dtype=x.dtype, device=x.device)
     if chosen == "pcg":
         gamma, iters, res = solve_pcg_batched(x, h, y, lam_scaled, tol=tol, max_iter=max_iter,
-                                              precision=precision)
+                                              precision=precision, goal=goal)
         bad = torch.nonzero(res > 10 * tol).flatten().tolist()
         if bad and method == "pcg":
             warnings.warn(f"PCG stopped at relative residual {float(res.max()):.2e} > tol for "

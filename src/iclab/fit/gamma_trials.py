@@ -8,7 +8,8 @@ sampler (:func:`iclab.models.reduced.sample_features`), and fit :math:`\Gamma^*`
 form (:func:`iclab.fit.closed_form.fit_gamma`). :func:`fit_trials` fits the trials of one grid
 point together (:func:`iclab.fit.closed_form.fit_gamma_batched`), after drawing their samples
 on parallel threads (:func:`draw_samples`). Their errors are computed by
-:mod:`iclab.evaluate.lu_errors`.
+:mod:`iclab.evaluate.lu_errors`; the PCG fits go on until those errors have settled
+(:func:`error_goal`; :mod:`iclab.fit.ridge_pcg`, "Goal-oriented stopping").
 """
 
 from __future__ import annotations
@@ -18,15 +19,19 @@ import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import torch
 
+from iclab.evaluate.finite_d_mc import tensor_pool_moments
 from iclab.fit.closed_form import fit_gamma, fit_gamma_batched
+from iclab.fit.ridge_pcg import Goal
 from iclab.models.reduced import sample_features
 from iclab.tasks.regression import (
     InContextRegression,
     TaskNorm,
     balanced_context_count,
 )
+from iclab.theory.finite_d import exact_error, isotropic_moments
 
 #: entries per sampling chunk (contexts x (2d+2))
 _SAMPLE_CHUNK = 4_000_000
@@ -122,6 +127,24 @@ def draw_samples(d: int, alpha: float, kappa: float, tau: float, rho: float,
         torch.set_num_threads(intra_op)
 
 
+def error_goal(draws: Sequence[tuple[InContextRegression, torch.Tensor | None]]) -> Goal:
+    r"""The errors a trial reports, as a goal of the Γ* solve: ``gamma [B, d, d+1] -> [B,
+    2]``, :math:`(e^{ICL}, e^{IDG})` of problem ``b`` by the exact formula with the moments of
+    ``draws[b] = (task, pool)`` (:math:`e^{IDG} = e^{ICL}` without a pool, κ = ∞), as
+    :func:`iclab.evaluate.lu_errors.exact_errors` computes them."""
+    icl = [isotropic_moments(t.d, t.context_len, t.rho, t.task_norm) for t, _ in draws]
+    idg = [m if pool is None else tensor_pool_moments(pool, t.context_len, t.rho)
+           for m, (t, pool) in zip(icl, draws, strict=True)]
+
+    def goal(gamma: torch.Tensor) -> torch.Tensor:
+        g = gamma.detach().to(torch.float64).cpu().numpy()
+        values = [[exact_error(g[b], icl[b]), exact_error(g[b], idg[b])]
+                  for b in range(g.shape[0])]
+        return torch.from_numpy(np.asarray(values, dtype=np.float64))
+
+    return goal
+
+
 def fit_trial(
     d: int, alpha: float, kappa: float, tau: float, rho: float, lam: float,
     generator: torch.Generator, task_norm: TaskNorm = "sphere", balanced: bool = True,
@@ -130,7 +153,7 @@ def fit_trial(
     """Draw one pretraining set and fit Γ* (float64, on the generator's device)."""
     task, pool, (x, h, y), n = draw_sample(d, alpha, kappa, tau, rho, generator, task_norm,
                                            balanced, round_n_to_pool)
-    fit = fit_gamma(x, h, y, lam, method=solver)
+    fit = fit_gamma(x, h, y, lam, method=solver, goal=error_goal([(task, pool)]))
     return Trial(task, pool, fit.gamma, n, fit.method, fit.iterations)
 
 
@@ -155,7 +178,8 @@ def fit_trials(
         draws, (x, h, y) = draw_samples(d, alpha, kappa, tau, rho,
                                         generators[start:start + group], task_norm, balanced,
                                         round_n_to_pool)
-        fit = fit_gamma_batched(x, h, y, lam, method=solver)
+        fit = fit_gamma_batched(x, h, y, lam, method=solver,
+                                goal=error_goal([(task, pool) for task, pool, _ in draws]))
         out += [Trial(task, pool, fit.gamma[i], n_i, fit.method, fit.iterations)
                 for i, (task, pool, n_i) in enumerate(draws)]
     return out

@@ -65,7 +65,7 @@ class LuFig1(Experiment[Fig1Settings]):
     paper = PAPER
     Settings = Fig1Settings
     variants = {"quick": {"d": 24, "trials": 10}, "full": {"d": 100, "trials": 10}}
-    version = "2"
+    version = "3"
     needs_gpu_for_full = True
     claims = (
         Claim("finite_d_agreement",

@@ -92,7 +92,7 @@ class LuFig4(Experiment[Fig4Settings]):
                   "tau_factor": 1.0, "kappas": DEMO_KAPPAS, "dmmse_prompts": 200},
         "full": {"d": 100, "trials": 10, "alphas_b": (10.0, 20.0, 40.0)},
     }
-    version = "4"
+    version = "5"
     needs_gpu_for_full = True
     claims = (
         Claim("finite_d_agreement",
