@@ -190,10 +190,10 @@ def fit_gamma_batched(
     Args:
         x ``[B, n, d]``, h ``[B, n, d+1]``, y ``[B, n]`` (float64, any device).
         lam, method, memory_budget, tol, max_iter, precision: as :func:`fit_gamma`.
-        goal: as :func:`fit_gamma`, ``gamma [B, d, d+1] -> [B, m]``.
             ``"primal"`` uses the batched dense Gram when :math:`p\le`
             :data:`~iclab.fit.ridge_direct.DENSE_MAX_P`, else one chunked doubly symmetric
             Gram per problem.
+        goal: as :func:`fit_gamma`, ``gamma [B, d, d+1] -> [B, m]``.
 
     Returns:
         :class:`BatchFit`; ``gamma[b]`` equals ``fit_gamma(x[b], h[b], y[b], ...).gamma`` up to
