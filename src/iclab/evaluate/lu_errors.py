@@ -31,7 +31,7 @@ from iclab.evaluate.risk import squared_errors
 from iclab.models.base import Predictor
 from iclab.tasks.prompt_statistics import sample_prompt_statistics
 from iclab.tasks.regression import InContextRegression, sample_prompts
-from iclab.theory.finite_d import isotropic_moments
+from iclab.theory.finite_d import TestMoments, isotropic_moments
 from iclab.validation import check_int
 
 #: entries per dMMSE prompt batch (B x l x d)
@@ -51,16 +51,21 @@ class FittedTrial(Protocol):
     def gamma(self) -> torch.Tensor: ...
 
 
+def error_moments(task: InContextRegression, pool: torch.Tensor | None
+                  ) -> tuple[TestMoments, TestMoments]:
+    """The test moments of :math:`e^{ICL}` (a fresh task of the pool's normalisation) and of
+    :math:`e^{IDG}` (uniform over ``pool``; the same as ICL without a pool, κ = ∞)."""
+    icl = isotropic_moments(task.d, task.context_len, task.rho, task.task_norm)
+    if pool is None:
+        return icl, icl
+    return icl, tensor_pool_moments(pool, task.context_len, task.rho)
+
+
 def exact_errors(trial: FittedTrial) -> dict[str, float]:
     """``{"e_icl", "e_idg", "g_task"}`` of the trial's Γ by the exact formula (module doc)."""
-    t = trial.task
-    e_icl = float(exact_gamma_error(trial.gamma, isotropic_moments(t.d, t.context_len, t.rho,
-                                                                   t.task_norm)))
-    if trial.pool is None:
-        e_idg = e_icl
-    else:
-        e_idg = float(exact_gamma_error(trial.gamma,
-                                        tensor_pool_moments(trial.pool, t.context_len, t.rho)))
+    icl, idg = error_moments(trial.task, trial.pool)
+    e_icl = float(exact_gamma_error(trial.gamma, icl))
+    e_idg = e_icl if idg is icl else float(exact_gamma_error(trial.gamma, idg))
     return {"e_icl": e_icl, "e_idg": e_idg, "g_task": e_icl - e_idg}
 
 

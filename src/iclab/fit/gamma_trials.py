@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-from iclab.evaluate.finite_d_mc import tensor_pool_moments
+from iclab.evaluate.lu_errors import error_moments
 from iclab.fit.closed_form import fit_gamma, fit_gamma_batched
 from iclab.fit.ridge_pcg import Goal
 from iclab.models.reduced import sample_features
@@ -31,7 +31,7 @@ from iclab.tasks.regression import (
     TaskNorm,
     balanced_context_count,
 )
-from iclab.theory.finite_d import exact_error, isotropic_moments
+from iclab.theory.finite_d import exact_error
 
 #: entries per sampling chunk (contexts x (2d+2))
 _SAMPLE_CHUNK = 4_000_000
@@ -130,16 +130,14 @@ def draw_samples(d: int, alpha: float, kappa: float, tau: float, rho: float,
 def error_goal(draws: Sequence[tuple[InContextRegression, torch.Tensor | None]]) -> Goal:
     r"""The errors a trial reports, as a goal of the Γ* solve: ``gamma [B, d, d+1] -> [B,
     2]``, :math:`(e^{ICL}, e^{IDG})` of problem ``b`` by the exact formula with the moments of
-    ``draws[b] = (task, pool)`` (:math:`e^{IDG} = e^{ICL}` without a pool, κ = ∞), as
-    :func:`iclab.evaluate.lu_errors.exact_errors` computes them."""
-    icl = [isotropic_moments(t.d, t.context_len, t.rho, t.task_norm) for t, _ in draws]
-    idg = [m if pool is None else tensor_pool_moments(pool, t.context_len, t.rho)
-           for m, (t, pool) in zip(icl, draws, strict=True)]
+    ``draws[b] = (task, pool)`` (:func:`iclab.evaluate.lu_errors.error_moments`, as
+    :func:`iclab.evaluate.lu_errors.exact_errors` computes them)."""
+    moments = [error_moments(task, pool) for task, pool in draws]
 
     def goal(gamma: torch.Tensor) -> torch.Tensor:
         g = gamma.detach().to(torch.float64).cpu().numpy()
-        values = [[exact_error(g[b], icl[b]), exact_error(g[b], idg[b])]
-                  for b in range(g.shape[0])]
+        values = [[exact_error(g[b], icl), exact_error(g[b], idg)]
+                  for b, (icl, idg) in enumerate(moments)]
         return torch.from_numpy(np.asarray(values, dtype=np.float64))
 
     return goal
