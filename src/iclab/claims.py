@@ -82,6 +82,27 @@ Counterexample = Callable[[ClaimData], ClaimData]
 
 
 @dataclasses.dataclass(frozen=True)
+class Control:
+    """A negative control: a real configuration in which the claimed effect is absent.
+
+    The experiment is run through the same code with ``overrides`` applied on top of the
+    variant's settings (e.g. a strong ridge λ = 1 for the τ = 1 interpolation peak, one model
+    size for a trend in size); on those results the claim's check must say ``fails``.
+    Unlike a counterexample (a corruption of results), a control shows that the check can tell
+    a real absence of the effect from its presence.
+
+    Attributes:
+        overrides: settings applied on top of the variant (JSON-serialisable values).
+        why: one sentence: what the theory (or construction) says happens there.
+        variants: the variants for which the control is stated (default: quick only).
+    """
+
+    overrides: dict[str, Any]
+    why: str
+    variants: tuple[str, ...] = ("quick",)
+
+
+@dataclasses.dataclass(frozen=True)
 class Claim:
     """One checkable claim of an experiment.
 
@@ -93,6 +114,10 @@ class Claim:
         counterexample: ``ClaimData -> ClaimData``, a corruption of the results (or theory)
             under which ``check`` must not say ``holds``.
         variants: the variants in which the claim is expected to hold.
+        controls: negative controls (:class:`Control`): real configurations on which the
+            check must say ``fails`` (``iclab check --controls``).
+        no_control: when ``controls`` is empty, why no realistic control exists (shown by
+            ``iclab check --controls`` and the report).
     """
 
     id: str
@@ -101,6 +126,13 @@ class Claim:
     check: Check
     counterexample: Counterexample
     variants: tuple[str, ...] = ("quick", "full")
+    controls: tuple[Control, ...] = ()
+    no_control: str = ""
+
+    @property
+    def from_paper(self) -> bool:
+        """Whether the claim is a paper's (not marked ``"ours"``)."""
+        return not self.source.strip().lower().startswith("ours")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,6 +149,14 @@ class ClaimResult:
     uncertainty: float
     threshold: float
     detail: str
+    #: the claim's revision in the claims ledger (:mod:`iclab.claims_ledger`); 0 = unknown
+    revision: int = 0
+    #: whether the claim (statement, threshold, check or settings) was changed after a run
+    revised_after_run: bool = False
+    #: ``"claim"``, or ``"control"`` for the verdict on a negative control (expected: fails)
+    role: str = "claim"
+    #: for a control: its settings overrides and why the effect is absent there
+    control: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: non-finite numbers become ``None``."""
@@ -127,25 +167,31 @@ class ClaimResult:
         return out
 
 
-def evaluate_claims(experiment: Any, data: ClaimData) -> list[ClaimResult]:
-    """Run every claim of ``experiment`` declared for ``data.variant``.
+def run_check(claim: Claim, data: ClaimData) -> Evidence:
+    """``claim.check(data)``; a check that raises is ``inconclusive`` with the error in
+    ``detail`` (a broken check must never read as a claim that holds)."""
+    try:
+        return claim.check(data)
+    except Exception as exc:  # noqa: BLE001 - reported, never hidden
+        return Evidence("inconclusive", math.nan, math.nan, math.nan,
+                        f"check raised {type(exc).__name__}: {exc}".splitlines()[0])
 
-    A check that raises is reported as ``inconclusive`` with the error in ``detail`` (a
-    broken check must never read as a claim that holds).
-    """
-    out: list[ClaimResult] = []
-    for claim in experiment.claims:
-        if data.variant not in claim.variants:
-            continue
-        try:
-            ev = claim.check(data)
-        except Exception as exc:  # noqa: BLE001 - reported, never hidden
-            ev = Evidence("inconclusive", math.nan, math.nan, math.nan,
-                          f"check raised {type(exc).__name__}: {exc}".splitlines()[0])
-        out.append(ClaimResult(experiment.name, claim.id, claim.statement, claim.source,
-                               data.variant, ev.verdict, float(ev.statistic),
-                               float(ev.uncertainty), float(ev.threshold), ev.detail))
-    return out
+
+def claim_result(experiment: Any, claim: Claim, data: ClaimData, ev: Evidence,
+                 **extra: Any) -> ClaimResult:
+    """One row of ``iclab check`` for ``claim``'s evidence, with its ledger revision."""
+    from iclab.claims_ledger import ledger_status
+
+    revision, revised = ledger_status(experiment.name, claim.id)
+    return ClaimResult(experiment.name, claim.id, claim.statement, claim.source,
+                       data.variant, ev.verdict, float(ev.statistic), float(ev.uncertainty),
+                       float(ev.threshold), ev.detail, revision, revised, **extra)
+
+
+def evaluate_claims(experiment: Any, data: ClaimData) -> list[ClaimResult]:
+    """Run every claim of ``experiment`` declared for ``data.variant`` (see :func:`run_check`)."""
+    return [claim_result(experiment, claim, data, run_check(claim, data))
+            for claim in experiment.claims if data.variant in claim.variants]
 
 
 # ---- statistics ------------------------------------------------------------------------------

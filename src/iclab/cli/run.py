@@ -94,6 +94,17 @@ def check_cmd(
     workers: Annotated[int, typer.Option(help="Processes (a process pool when > 1).")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of verdicts.")]
     = False,
+    controls: Annotated[bool, typer.Option(
+        "--controls", help="Run the claims' negative controls instead (each must say fails).")]
+    = False,
+    replicate: Annotated[int, typer.Option(
+        "--replicate", min=0, max=1000,
+        help="Run each experiment at this many random experiment seeds (kept beside the "
+             "store, so a rerun resumes) and count the seeds on which each claim holds.")]
+    = 0,
+    fresh_seeds: Annotated[bool, typer.Option(
+        "--fresh-seeds", help="With --replicate: draw new seeds instead of the kept ones.")]
+    = False,
 ) -> None:
     """Run (or resume) experiments and check the claims their figures are meant to show.
 
@@ -114,6 +125,16 @@ def check_cmd(
         validate_run(exp, variant, overrides, device, False, store, None)
     ex = make_executor("process" if workers > 1 else "local", workers=workers)
     log = Console(stderr=True) if as_json else console
+    if controls or replicate:
+        from iclab.cli.check_modes import run_controls, run_replication
+
+        progress = sys.stderr.isatty() and not as_json
+        if controls:
+            raise typer.Exit(run_controls(experiments, variant, store, ex, device, as_json,
+                                          log, progress))
+        raise typer.Exit(run_replication(experiments, variant, overrides, replicate,
+                                         fresh_seeds, store, ex, device, as_json, log,
+                                         progress))
     for k, exp in enumerate(experiments, 1):
         log.print(f"[bold]▶ {exp.name}[/bold] ({k} of {len(experiments)}) — {exp.title}")
     checked = check_experiments(experiments, variant, overrides, store=store, executor=ex,

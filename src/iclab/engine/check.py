@@ -10,11 +10,28 @@ By registered name: :func:`iclab.check_experiment`.
 
 from __future__ import annotations
 
+import json
+import secrets
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from iclab.claims import ClaimData, ClaimResult, evaluate_claims
-from iclab.engine.runner import ExperimentLike, RunResult, prepare_run, run_plans
+from iclab.claims import (
+    Claim,
+    ClaimData,
+    ClaimResult,
+    Control,
+    claim_result,
+    evaluate_claims,
+    run_check,
+)
+from iclab.engine.runner import (
+    ExperimentLike,
+    RunResult,
+    as_experiment,
+    prepare_run,
+    run_plans,
+)
 from iclab.engine.store import DEFAULT_STORE_PATH, Store
 from iclab.engine.units import Executor
 
@@ -68,3 +85,145 @@ def check_experiments(
 def exit_code(results: list[ClaimResult]) -> int:
     """0 when every claim holds (and there is at least one), else 1."""
     return 0 if results and all(r.verdict == "holds" for r in results) else 1
+
+
+# ---- negative controls -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Uncontrolled:
+    """A claim checked without a negative control, and why (``iclab check --controls``)."""
+
+    experiment: str
+    claim: str
+    source: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _overrides_key(overrides: dict[str, Any]) -> str:
+    return json.dumps(overrides, sort_keys=True, default=repr)
+
+
+def check_controls(
+    experiments: list[ExperimentLike],
+    variant: str = "quick",
+    store: str | Path | Store = DEFAULT_STORE_PATH,
+    executor: Executor | None = None,
+    device: str = "cpu",
+    progress: bool = False,
+) -> tuple[list[ClaimResult], list[Uncontrolled]]:
+    """Run every negative control of ``experiments`` declared for ``variant``.
+
+    A control (:class:`iclab.claims.Control`) is the same experiment with its ``overrides``
+    applied on top of the variant; its claim's check must say ``fails`` there. Controls of
+    one experiment with equal overrides share one sweep. Returns the controls' verdicts
+    (``role="control"``) and the claims that have no control for ``variant``, with the
+    reason.
+    """
+    todo: list[tuple[Any, Claim, Control, str]] = []
+    plans: dict[tuple[str, str], Any] = {}
+    missing: list[Uncontrolled] = []
+    for e in experiments:
+        exp = as_experiment(e)
+        for claim in exp.claims:
+            if variant not in claim.variants:
+                continue
+            mine = [c for c in claim.controls if variant in c.variants]
+            if not mine:
+                reason = claim.no_control or ("no control declared for this variant"
+                                              if claim.controls else "no control declared")
+                missing.append(Uncontrolled(exp.name, claim.id, claim.source, reason))
+            for control in mine:
+                key = (exp.name, _overrides_key(control.overrides))
+                if key not in plans:
+                    plans[key] = prepare_run(exp, variant, control.overrides, device)
+                todo.append((exp, claim, control, key[1]))
+    keys = list(plans)
+    runs = run_plans([(plans[k], variant) for k in keys], store=store, executor=executor,
+                     progress=progress)
+    by_key = dict(zip(keys, runs, strict=True))
+    out = []
+    for exp, claim, control, okey in todo:
+        run = by_key[(exp.name, okey)]
+        data = ClaimData(run.settings, run.results, run.theory, variant)
+        where = ", ".join(f"{k}={v}" for k, v in control.overrides.items())
+        out.append(claim_result(exp, claim, data, run_check(claim, data), role="control",
+                                control=f"{where}: {control.why}"))
+    return out, missing
+
+
+def controls_exit_code(results: list[ClaimResult]) -> int:
+    """0 when every control's check says ``fails`` (and there is at least one), else 1."""
+    return 0 if results and all(r.verdict == "fails" for r in results) else 1
+
+
+# ---- replication over fresh seeds ------------------------------------------------------------
+@dataclass
+class Replication:
+    """A claim's verdicts over the experiment seeds of ``iclab check --replicate``."""
+
+    experiment: str
+    claim: str
+    seeds: list[int] = field(default_factory=list)
+    verdicts: list[str] = field(default_factory=list)
+
+    @property
+    def n_holds(self) -> int:
+        return sum(v == "holds" for v in self.verdicts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"experiment": self.experiment, "claim": self.claim, "holds": self.n_holds,
+                "n": len(self.verdicts), "seeds": self.seeds, "verdicts": self.verdicts}
+
+
+def replication_seeds(path: Path, names: list[str], variant: str, k: int,
+                      fresh: bool = False) -> list[int]:
+    """The ``k`` experiment seeds of a replication of ``names`` at ``variant``.
+
+    Seeds are drawn at random (:mod:`secrets`, 31 bits) the first time and kept in the JSON
+    file ``path`` (beside the store), so a rerun resumes the same sweeps from the store;
+    asking for more seeds than were kept draws only the missing ones. ``fresh=True`` draws
+    ``k`` new seeds (and keeps them instead).
+    """
+    key = f"{variant}:{','.join(sorted(names))}"
+    kept: dict[str, list[int]] = json.loads(path.read_text()) if path.exists() else {}
+    seeds = [] if fresh else list(kept.get(key, []))
+    while len(seeds) < k:
+        s = secrets.randbelow(2**31 - 1) + 1
+        if s not in seeds:
+            seeds.append(s)
+    if kept.get(key) != seeds:
+        kept[key] = seeds
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(kept, indent=1) + "\n")
+        tmp.replace(path)
+    return seeds[:k]
+
+
+def replicate_claims(
+    experiments: list[ExperimentLike],
+    seeds: list[int],
+    variant: str = "quick",
+    overrides: dict[str, Any] | None = None,
+    store: str | Path | Store = DEFAULT_STORE_PATH,
+    executor: Executor | None = None,
+    device: str = "cpu",
+    progress: bool = False,
+) -> list[Replication]:
+    """Run every experiment at every experiment seed in ``seeds`` (one shared pool of units)
+    and collect each claim's verdict per seed."""
+    plans = []
+    for e in experiments:
+        for s in seeds:
+            plans.append((prepare_run(e, variant, {**(overrides or {}), "seed": s}, device),
+                          variant))
+    runs = run_plans(plans, store=store, executor=executor, progress=progress)
+    table: dict[tuple[str, str], Replication] = {}
+    for (plan, _), run in zip(plans, runs, strict=True):
+        for result in claims_of_run(run):
+            rep = table.setdefault((result.experiment, result.claim),
+                                   Replication(result.experiment, result.claim))
+            rep.seeds.append(int(plan.settings.seed))
+            rep.verdicts.append(result.verdict)
+    return list(table.values())
