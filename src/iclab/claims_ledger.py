@@ -3,7 +3,6 @@
 A claim's *fingerprint* is a SHA-256 digest of everything that decides its verdict:
 
 * its experiment's name and version, its id, statement, source and variants;
-* its negative controls (their settings and variants);
 * the code of its check: the check's source (comments, formatting and docstrings left out),
   the values of the constants it reads (e.g. a threshold ``FINITE_D_C = 5.0``), and, followed
   recursively, the code of every iclab function it calls (the statistics helpers included);
@@ -163,7 +162,8 @@ def code_digest(fn: Any, seen: set[int] | None = None) -> str:
 
 
 def claim_fingerprint(experiment: Any, claim: Any) -> str:
-    """SHA-256 of the claim's statement, check code, controls and variants' settings."""
+    """SHA-256 of the claim's statement, check code and variants' settings (not its controls,
+    which test the check but do not change its verdict)."""
     settings = {}
     for variant in claim.variants:
         if variant in experiment.variants:
@@ -175,8 +175,6 @@ def claim_fingerprint(experiment: Any, claim: Any) -> str:
         "statement": claim.statement,
         "source": claim.source,
         "variants": list(claim.variants),
-        "controls": [{"overrides": c.overrides, "variants": list(c.variants)}
-                     for c in getattr(claim, "controls", ())],
         "check": code_digest(claim.check),
         "settings": settings,
     }
