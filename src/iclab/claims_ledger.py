@@ -9,7 +9,8 @@ A claim's *fingerprint* is a SHA-256 digest of everything that decides its verdi
 * the settings of every variant it is stated for (``experiment.make_settings(variant)``).
 
 The ledger (``iclab/data/claims_ledger.json``) records, per claim, its current revision and
-fingerprint, and a list of entries: date, the claims changed, what changed, the verdicts
+fingerprint, and a list of entries (the first entry naming a claim introduced it: revision
+1; each later one adds one): date, the claims changed, what changed, the verdicts
 before the change, why, and whether the change was made after a run had shown a verdict
 (``revised_after_run``). The test suite recomputes every fingerprint: a claim whose
 fingerprint differs from the ledger's fails the test until an entry is added::

@@ -123,7 +123,8 @@ class Experiment(ABC, Generic[S]):
             user-provided resources, e.g. local LLM checkpoints).
         claims: the claims the experiment tests (at least one; see :mod:`iclab.claims`).
             Each names the variants in which it is expected to hold; its threshold is fixed
-            here, in code, before any run.
+            here, in code; a change to it needs an entry in the claims ledger
+            (:mod:`iclab.claims_ledger`).
     """
 
     name: ClassVar[str]

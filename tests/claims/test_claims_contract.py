@@ -58,9 +58,49 @@ def test_interval_coverage_by_simulation() -> None:
     assert abs(covered / 2000 - 0.95) < 0.02
 
 
+def test_fraction_decides_on_the_wilson_interval() -> None:
+    """Counts are samples of a rate: the verdict follows the 95 % Wilson interval (checked
+    against SciPy's), not the observed fraction."""
+    for k, n in ((15, 15), (14, 15), (9, 10), (3, 20), (45, 45)):
+        ci = stats.binomtest(k, n).proportion_ci(0.95, method="wilson")
+        ev = fraction_at_least(k, n, 0.75, "x")
+        assert ev.uncertainty == pytest.approx((ci.high - ci.low) / 2, rel=1e-9)
+        expected = ("holds" if ci.low >= 0.75 else "fails" if ci.high < 0.75
+                    else "inconclusive")
+        assert ev.verdict == expected
+    assert fraction_at_least(15, 15, 0.75, "x").verdict == "holds"
+    assert fraction_at_least(9, 10, 0.9, "x").verdict == "inconclusive"  # 0.9 observed
+    assert fraction_at_least(2, 15, 0.75, "x").verdict == "fails"
+
+
+def test_t_interval_p_value_and_mde_match_scipy() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.normal(0.3, 1.0, size=12)
+    ev = compare_interval(x, 0.0, ">")
+    # p_fail: one-sided p of "mean > 0" being wrong = P(T >= t) for H1: mean < 0 ... i.e. the
+    # p-value of the one-sided test of H0: mean >= 0 against mean < 0
+    p = stats.ttest_1samp(x, 0.0, alternative="less").pvalue
+    assert ev.p_fail == pytest.approx(p, rel=1e-8)
+    se = stats.sem(x)
+    assert ev.mde == pytest.approx(se * (stats.t.ppf(0.975, 11) + stats.t.ppf(0.8, 11)),
+                                   rel=1e-8)
+
+
+def test_holm_controls_false_fails_over_a_family() -> None:
+    """With 60 comparisons whose true mean sits on the threshold's claimed side at the
+    boundary, the chance that a family says "fails" stays at or below 2.5 % with Holm's rule;
+    without it, almost every family would fail."""
+    rng = np.random.default_rng(11)
+    fam_fails = naive_fails = 0
+    for _ in range(300):
+        ev = [compare_interval(rng.normal(0.0, 1.0, size=8), 0.0, "<") for _ in range(60)]
+        fam_fails += all_of(ev, "f").verdict == "fails"
+        naive_fails += any(e.verdict == "fails" for e in ev)
+    assert fam_fails / 300 <= 0.045
+    assert naive_fails / 300 > 0.5
+
+
 def test_fraction_and_combination() -> None:
-    assert fraction_at_least(9, 10, 0.9, "x").verdict == "holds"
-    assert fraction_at_least(8, 10, 0.9, "x").verdict == "fails"
     ok = compare_interval([1.0, 1.1, 0.9], 0.0, ">")
     assert ok.verdict == "holds"
     assert all_of([ok, Evidence("fails", 0, 0, 1)], "p").verdict == "fails"

@@ -16,6 +16,7 @@ from iclab.claims_ledger import (
     claim_fingerprint,
     claim_key,
     code_digest,
+    entries_of,
     load_ledger,
 )
 from iclab.experiments import get_experiment
@@ -30,8 +31,8 @@ def test_every_claim_matches_its_ledger_fingerprint() -> None:
     ``python -m iclab.experiments.ledger_tool status`` lists them, ``... record`` adds the entry."""
     changed = changed_claims(EXPERIMENTS)
     assert not changed, (
-        "claims changed without a ledger entry (add one with `python -m iclab.experiments.ledger_tool "
-        f"record ...`): {changed}")
+        "claims changed without a ledger entry (add one with `python -m "
+        f"iclab.experiments.ledger_tool record ...`): {changed}")
 
 
 def test_ledger_entries_are_complete_and_name_registered_claims() -> None:
@@ -47,9 +48,12 @@ def test_ledger_entries_are_complete_and_name_registered_claims() -> None:
             assert (cid == "*" and exp in experiments) or key in known or entry.get(
                 "retired"), f"ledger entry names an unknown claim {key!r}"
     for key, record in ledger["claims"].items():
-        n_entries = sum(1 for e in ledger["entries"]
-                        if key in e["claims"] and not e.get("history_only"))
-        assert record["revision"] == 1 + n_entries, (key, record["revision"], n_entries)
+        # revision 1 is the entry that introduced the claim; each later entry adds one
+        n_entries = len(entries_of(key, ledger))
+        assert n_entries >= 1, f"{key}: no entry introduces it"
+        assert record["revision"] == n_entries, (key, record["revision"], n_entries)
+    dates = [e["date"] for e in ledger["entries"]]
+    assert dates == sorted(dates), "ledger entries must be in date order"
 
 
 def test_editing_a_threshold_changes_the_fingerprint(monkeypatch: pytest.MonkeyPatch) -> None:

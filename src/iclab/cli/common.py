@@ -102,6 +102,9 @@ def claims_table(verdicts: list[Any], title: str = "claims") -> Table:
             stat += f" ± {v.uncertainty:.2g}"
         thr = "—" if not math.isfinite(v.threshold) else f"{v.threshold:.4g}"
         style = VERDICT_STYLE[v.verdict]
-        table.add_row(v.experiment, v.claim, f"[{style}]{v.verdict}[/{style}]", stat, thr,
+        rev = getattr(v, "revision", 0)
+        claim = v.claim + (f" (r{rev}{'*' if getattr(v, 'revised_after_run', False) else ''})"
+                           if rev else "")
+        table.add_row(v.experiment, claim, f"[{style}]{v.verdict}[/{style}]", stat, thr,
                       v.source, v.statement)
     return table

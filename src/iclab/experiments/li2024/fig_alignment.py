@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from iclab.claims import Claim, scale_column, transform_column
 from iclab.contract import Row
-from iclab.experiments.li2024.claims import monotone_in, near_reference
+from iclab.experiments.li2024.claims import REACH_RATE, monotone_in, near_reference
 from iclab.experiments.li2024.common import QUICK, SGD_RECIPE, LiExperiment, LiSettings
 from iclab.experiments.registry import register
 from iclab.figures import label_axes, legend
@@ -45,10 +45,11 @@ class LiFigAlignment(LiExperiment[LiSettings]):
     claims = (
         Claim("reach_pgd_optimum",
               "Under task-feature alignment, trained linear attention reaches the optimal PGD "
-              "risk: at every alpha at least 90 % of the models end within 1 % of the optimum's "
-              "risk on the same test prompts.",
+              "risk: the rate at which trained models end within 1 % of the optimum's risk on the "
+              "same test prompts is above 75 % (95 % Wilson interval, pooled over alpha and "
+              "seeds), and at no alpha is it demonstrably below (Holm over the alphas).",
               "ours (provisional alignment model and its PGD theory)",
-              near_reference(["alpha", "method"], tol=0.01, frac=0.9),
+              near_reference(["alpha", "method"], tol=0.01, frac=REACH_RATE),
               scale_column("risk", 1.03)),
         Claim("alignment_lowers_normalised_risk",
               "Alignment increases the effective sample size: at every n the normalised risk "

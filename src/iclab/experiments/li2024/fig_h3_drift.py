@@ -27,7 +27,7 @@ from iclab.claims import (
 )
 from iclab.contract import Row
 from iclab.evaluate.paired_risk import pgd_risk_mc
-from iclab.experiments.li2024.claims import monotone_in, near_reference
+from iclab.experiments.li2024.claims import REACH_RATE, monotone_in, near_reference
 from iclab.experiments.li2024.common import (
     QUICK_SGD,
     SGD_RECIPE,
@@ -119,12 +119,13 @@ class LiFigH3Drift(LiExperiment[DriftSettings]):
         "full": {**SGD_RECIPE, "ns": [40], "sigma2": 0.25, "seeds": 8}}
     claims = (
         Claim("reach_own_optimum",
-              "Each architecture reaches its own optimum on the drifting task: at every gamma at "
-              "least 90 % of the linear-attention models end within 1 % of the best uniform-"
-              "weight PGD risk, and of the H3 models within 1 % of the best weighted PGD risk "
-              "(same test prompts).",
+              "Each architecture reaches its own optimum on the drifting task: the rate at which "
+              "linear-attention models end within 1 % of the best uniform-weight PGD risk, and "
+              "H3 models within 1 % of the best weighted PGD risk (same test prompts), is above "
+              "75 % (95 % Wilson interval, pooled over gamma and seeds, per architecture), and at "
+              "no gamma is it demonstrably below (Holm over the gammas).",
               "Li et al. 2024 (ATT = PGD, H3 = weighted PGD); drift model and WPGD optimum: ours",
-              near_reference(["gamma", "method"], tol=0.01, frac=0.9, ref="risk_ref"),
+              near_reference(["gamma", "method"], tol=0.01, frac=REACH_RATE, ref="risk_ref"),
               scale_column("risk", 1.03)),
         Claim("filter_matches_optimal_weights",
               "H3's learned convolution filter implements the optimal sample weights: at every "

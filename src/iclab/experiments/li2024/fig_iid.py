@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from iclab.claims import Claim, scale_column
-from iclab.experiments.li2024.claims import equal_methods, near_reference
+from iclab.experiments.li2024.claims import REACH_RATE, equal_methods, near_reference
 from iclab.experiments.li2024.common import (
     QUICK_SGD,
     SGD_RECIPE,
@@ -43,12 +43,14 @@ class LiFigIID(LiExperiment[LiSettings]):
         "quick": QUICK_SGD, "full": SGD_RECIPE}
     claims = (
         Claim("reach_pgd_optimum",
-              "Trained one-layer linear attention and H3 reach the optimal one-step PGD risk: in "
-              "every panel, at least 90 % of the models of each architecture (all n and seeds) "
-              "end within 1 % of the PGD-optimal predictor's risk on the same test prompts.",
+              "Trained one-layer linear attention and H3 reach the optimal one-step PGD risk: per "
+              "architecture, the rate at which trained models end within 1 % of the PGD-optimal "
+              "predictor's risk on the same test prompts is above 75 % (95 % Wilson interval, "
+              "pooled over panels, n and seeds), and in no panel is it demonstrably below (Holm "
+              "over the panels).",
               "Li et al. 2024, Theorem 1 and Proposition 1 (figure of the i.i.d., noisy and "
               "non-isotropic cases)",
-              near_reference(["panel", "method"], tol=0.01, frac=0.9),
+              near_reference(["panel", "method"], tol=0.01, frac=REACH_RATE),
               scale_column("risk", 1.03)),
         Claim("attention_equals_h3",
               "Linear attention and H3 reach the same risk: in every panel the mean over n and "

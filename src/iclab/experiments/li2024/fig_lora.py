@@ -28,7 +28,7 @@ from iclab.claims import (
 )
 from iclab.contract import Row
 from iclab.evaluate.paired_risk import pgd_risk_mc
-from iclab.experiments.li2024.claims import monotone_in, near_reference, within_interval
+from iclab.experiments.li2024.claims import REACH_RATE, monotone_in, near_reference, within_interval
 from iclab.experiments.li2024.common import (
     QUICK,
     LiExperiment,
@@ -93,10 +93,12 @@ class LiFigLoRA(LiExperiment[LiSettings]):
         "full": {"methods": ["lora"]}}
     claims = (
         Claim("reach_lora_optimum",
-              "A trained rank-r LoRA adapter reaches the optimal rank-r adaptation: at every r at "
-              "least 90 % of the models end within 1 % of its risk on the same test prompts.",
+              "A trained rank-r LoRA adapter reaches the optimal rank-r adaptation: the rate at "
+              "which trained adapters end within 1 % of its risk on the same test prompts is "
+              "above 75 % (95 % Wilson interval, pooled over r, n and seeds), and at no r is it "
+              "demonstrably below (Holm over the r's).",
               "Li et al. 2024, LoRA result; rank-r formula: ours (Eckart-Young)",
-              near_reference(["r", "method"], tol=0.01, frac=0.9),
+              near_reference(["r", "method"], tol=0.01, frac=REACH_RATE),
               scale_column("risk", 1.03)),
         Claim("recovered_fraction_matches_theory",
               "The fraction of the frozen-model -> new-optimum risk gap that a rank-r adapter "

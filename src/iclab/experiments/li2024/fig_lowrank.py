@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from iclab.claims import Claim, scale_column
-from iclab.experiments.li2024.claims import near_reference
+from iclab.experiments.li2024.claims import REACH_RATE, near_reference
 from iclab.experiments.li2024.common import (
     QUICK_SGD,
     SGD_RECIPE,
@@ -39,12 +39,13 @@ class LiFigLowRank(LiExperiment[LiSettings]):
         "full": {**SGD_RECIPE, "methods": ["linear_attention"]}}
     claims = (
         Claim("reach_rank_r_optimum",
-              "Trained rank-r linear attention reaches the optimal rank-r PGD risk: at every r at "
-              "least 90 % of the models (all n and seeds) end within 1 % of the rank-r optimum's "
-              "risk on the same test prompts.",
+              "Trained rank-r linear attention reaches the optimal rank-r PGD risk: the rate at "
+              "which trained models end within 1 % of the rank-r optimum's risk on the same test "
+              "prompts is above 75 % (95 % Wilson interval, pooled over r, n and seeds), and at "
+              "no r is it demonstrably below (Holm over the r's).",
               "Li et al. 2024, optimal low-rank attention (risk in terms of the covariance "
               "spectrum); rank-r formula: ours (Eckart-Young)",
-              near_reference(["r", "method"], tol=0.01, frac=0.9),
+              near_reference(["r", "method"], tol=0.01, frac=REACH_RATE),
               scale_column("risk", 1.03)),
     )
 

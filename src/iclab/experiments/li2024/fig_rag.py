@@ -23,7 +23,7 @@ from iclab.claims import (
     scale_column,
 )
 from iclab.contract import Row
-from iclab.experiments.li2024.claims import near_reference, within_interval
+from iclab.experiments.li2024.claims import REACH_RATE, near_reference, within_interval
 from iclab.experiments.li2024.common import (
     QUICK,
     SGD_RECIPE,
@@ -107,11 +107,12 @@ class LiFigRAG(LiExperiment[RAGSettings]):
     claims = (
         Claim("reach_exact_optimum",
               "Under RAG correlation alpha, trained linear attention reaches the optimal PGD risk: "
-              "at every alpha at least 90 % of the models end within 1 % of the exact optimum's "
-              "risk on the same test prompts.",
+              "the rate at which trained models end within 1 % of the exact optimum's risk on the "
+              "same test prompts is above 75 % (95 % Wilson interval, pooled over alpha and "
+              "seeds), and at no alpha is it demonstrably below (Holm over the alphas).",
               "Li et al. 2024 (PGD optimality under correlated designs); exact finite-d risk: "
               "ours",
-              near_reference(["alpha", "method"], tol=0.01, frac=0.9),
+              near_reference(["alpha", "method"], tol=0.01, frac=REACH_RATE),
               scale_column("risk", 1.03)),
         Claim("neff_law_where_alpha2d_small",
               "Where alpha^2 d <= 1 (alpha of order 1/sqrt(d)) the trained models' effective "

@@ -1,6 +1,7 @@
 """Claim checks of the ``shi2024.*`` figures (Shi, Wei, Xu & Liang 2024) and their thresholds.
 
-Every threshold is fixed here, before any run. Each check reads the tidy results of one
+Every threshold is stated here (changes are recorded in the claims ledger,
+:mod:`iclab.claims_ledger`). Each check reads the tidy results of one
 experiment (one row per model and seed, ``trial`` = seed) and decides over seeds: a per-seed
 statistic, its 95 % Student-t interval, compared with the threshold (``iclab.claims``).
 Two shapes recur and have one helper each: a per-seed quantity that must rise from each model
@@ -89,7 +90,7 @@ def slope_matches_theory(data: ClaimData) -> Evidence:
         mean, half, n = mean_interval(grp["slope"].to_numpy())
         evidence.append(decide(abs(mean - th) / th, half / th, SLOPE_RTOL, "<",
                                f"r={r}: |slope - {th:.4g}|/theory over {n} seeds (mean slope "
-                               f"{mean:.4g}), claim < {SLOPE_RTOL:g}"))
+                               f"{mean:.4g}), claim < {SLOPE_RTOL:g}", df=n - 1))
     return all_of(evidence, "trained dR/dsigma2 vs rank-r optimum")
 
 
