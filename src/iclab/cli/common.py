@@ -78,11 +78,16 @@ def validate_run(exp: Any, variant: str, overrides: dict[str, Any] | None, devic
 
 
 def check_paths(store: Any, out: Path, out_is_file: bool = False) -> None:
-    """A readable store (if it exists) and a writable output, checked before writing."""
+    """A readable store (if it exists) and a writable output that is not the store (nor any
+    SQLite file), checked before writing."""
     from iclab.engine import Store
+    from iclab.safe_output import check_not_store
     from iclab.validation import check_writable_dir, check_writable_file
 
-    (store if isinstance(store, Store) else Store(store)).check_readable()
+    db = store if isinstance(store, Store) else Store(store, read_only=True)
+    db.check_readable()
+    if out_is_file:
+        check_not_store("out", out, [db.path])
     (check_writable_file if out_is_file else check_writable_dir)("out", out)
 
 

@@ -7,6 +7,12 @@ moment resumes by skipping the keys already present, and ``INSERT OR IGNORE`` ma
 repeated write a no-op (nothing is duplicated).
 
 Only the driver process writes; executors return rows to it.
+
+The store carries a schema version (SQLite's ``user_version``, :data:`SCHEMA_VERSION`); a
+store of another version, or an SQLite file that is not an iclab store, is refused before
+anything is written. A store opened ``read_only`` (what ``export``, ``plot`` and ``report``
+do) is opened with ``mode=ro`` (and ``immutable`` when no other process has it open), so
+reading never creates tables, ``-wal``/``-shm`` files or a journal.
 """
 
 from __future__ import annotations
@@ -23,11 +29,12 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from iclab.engine.defaults import DEFAULT_STORE_PATH
-from iclab.errors import StoreError
+from iclab.errors import ParameterError, StoreError
 from iclab.seeding import canonical_json
 from iclab.validation import check_writable_file
 
-__all__ = ["DEFAULT_STORE_PATH", "SCHEMA", "Store", "UnitRecord", "records_to_frame"]
+__all__ = ["DEFAULT_STORE_PATH", "SCHEMA", "SCHEMA_VERSION", "Store", "UnitRecord",
+           "records_to_frame"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _QUICK_CHECK_BYTES = 64 * 2**20
@@ -98,6 +105,52 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 """
 
+SCHEMA_VERSION = 1
+"""Written to the store's ``PRAGMA user_version``; a store of 0 (from before the version was
+recorded) with exactly these tables is version 1 and gets the number on its next write."""
+
+TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "settings": ("settings_hash", "experiment", "variant", "version", "settings_json"),
+    "units": ("key", "experiment", "settings_hash", "point_json", "trial", "rows_json",
+              "seconds", "device", "created"),
+    "runs": ("id", "experiment", "variant", "settings_hash", "started", "finished", "n_units",
+             "n_computed", "seconds", "executor", "device", "code_version", "status"),
+}
+"""The columns of each table of :data:`SCHEMA`, in order."""
+
+
+def check_schema(conn: sqlite3.Connection, path: Path) -> bool:
+    """Raise a one-line :class:`StoreError` unless ``conn`` holds an iclab store of this
+    schema version or an empty database; returns whether iclab's tables are present."""
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    tables = {r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")}
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"store {path}: schema version {version} is newer than this iclab's "
+                         f"({SCHEMA_VERSION}); upgrade iclab or give another --store")
+    if not tables:
+        return False
+    ours = [t for t in TABLE_COLUMNS if t in tables]
+    if not ours:
+        shown = ", ".join(sorted(tables)[:5])
+        raise StoreError(f"store {path}: an SQLite database but not an iclab store (its "
+                         f"tables: {shown}); give another --store")
+    for table, expected in TABLE_COLUMNS.items():
+        found = tuple(r[1] for r in conn.execute(f"PRAGMA table_info({table})"))
+        if found != expected:
+            have = f"has columns ({', '.join(found)})" if found else "is missing"
+            raise StoreError(f"store {path}: table {table} {have}, but schema version "
+                             f"{SCHEMA_VERSION} has ({', '.join(expected)}): a store of "
+                             "another iclab version; give another --store")
+    return True
+
+
+def read_only_uri(path: Path) -> str:
+    """SQLite URI opening ``path`` read-only: ``immutable`` unless another process has it open
+    (a ``-wal`` file exists), so reading creates no ``-wal``/``-shm`` files next to it."""
+    in_use = Path(f"{path}-wal").exists()
+    return f"{path.resolve().as_uri()}?mode=ro" + ("" if in_use else "&immutable=1")
+
 
 @dataclass(frozen=True)
 class UnitRecord:
@@ -114,11 +167,20 @@ class UnitRecord:
 
 
 class Store:
-    """A results database at ``path`` (created with its parent folder on first use)."""
+    """A results database at ``path`` (created with its parent folder on first use).
 
-    def __init__(self, path: str | Path) -> None:
+    With ``read_only=True`` nothing is ever created or written: the file is opened with
+    ``mode=ro`` (see :func:`read_only_uri`), a missing store or an empty database reads as
+    empty, and a write method raises :class:`StoreError`.
+    """
+
+    def __init__(self, path: str | Path, read_only: bool = False) -> None:
+        if isinstance(path, bool) or not isinstance(path, str | Path) or not str(path).strip():
+            raise ParameterError("store", path, "a file path (str or pathlib.Path) or a Store")
         self.path = Path(path)
+        self.read_only = bool(read_only)
         self._conn: sqlite3.Connection | None = None
+        self._has_tables = False
 
     # ---- connection ---------------------------------------------------------------------
     @property
@@ -131,17 +193,36 @@ class Store:
     def _connect(self) -> sqlite3.Connection:
         if self.path.exists() and self.path.is_dir():
             raise StoreError(f"store {self.path}: is a folder; give a file path to --store")
+        if self.read_only:
+            conn = sqlite3.connect(read_only_uri(self.path), uri=True, timeout=60.0)
+            try:
+                self._has_tables = check_schema(conn, self.path)
+            except BaseException:
+                conn.close()
+                raise
+            return conn
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
         try:
+            check_schema(conn, self.path)  # before anything is written to the file
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(SCHEMA)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             conn.execute("SELECT count(*) FROM settings").fetchone()  # reads the file header
         except BaseException:
             conn.close()
             raise
+        self._has_tables = True
         return conn
+
+    def _ready(self) -> bool:
+        """Whether there is anything to read: the file exists and (opened) holds iclab's
+        tables. A read-only store never creates them."""
+        if not self.exists():
+            return False
+        self.conn  # noqa: B018 - opens and checks the file
+        return self._has_tables
 
     def check_writable(self) -> None:
         """Raise a one-line error unless the store can be created or written; writes nothing.
@@ -164,11 +245,10 @@ class Store:
     def _check_intact(self) -> None:
         # A store not in use (no -wal file) is opened immutable, so checking creates no
         # -wal/-shm files next to it; one in use is read through its WAL as usual.
-        in_use = Path(f"{self.path}-wal").exists()
-        uri = f"{self.path.resolve().as_uri()}?mode=ro" + ("" if in_use else "&immutable=1")
-        conn = sqlite3.connect(uri, uri=True, timeout=60.0)
+        conn = sqlite3.connect(read_only_uri(self.path), uri=True, timeout=60.0)
         try:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            check_schema(conn, self.path)
             if self.path.stat().st_size <= _QUICK_CHECK_BYTES:  # O(size): only small stores
                 (verdict,) = conn.execute("PRAGMA quick_check(1)").fetchone()
                 if verdict != "ok":
@@ -239,7 +319,7 @@ class Store:
     @_store_errors
     def existing_keys(self, keys: Sequence[str]) -> set[str]:
         """The subset of ``keys`` already stored."""
-        if not self.exists():
+        if not self._ready():
             return set()
         found: set[str] = set()
         for i in range(0, len(keys), 900):  # SQLite's parameter limit
@@ -254,7 +334,7 @@ class Store:
     @_store_errors
     def units(self, experiment: str, settings_hash: str | None = None) -> list[UnitRecord]:
         """Stored units of ``experiment`` (optionally of one settings hash), in insertion order."""
-        if not self.exists():
+        if not self._ready():
             return []
         sql = ("SELECT key, experiment, settings_hash, point_json, trial, rows_json, seconds,"
                " device FROM units WHERE experiment=?")
@@ -270,7 +350,7 @@ class Store:
     @_store_errors
     def settings_of(self, experiment: str) -> pd.DataFrame:
         """The settings registered for ``experiment`` (one row per settings hash)."""
-        if not self.exists():
+        if not self._ready():
             return pd.DataFrame(columns=["settings_hash", "variant", "version", "settings_json"])
         return pd.read_sql_query(
             "SELECT settings_hash, variant, version, settings_json FROM settings"
@@ -280,7 +360,7 @@ class Store:
     @_store_errors
     def runs(self, experiment: str | None = None) -> pd.DataFrame:
         """The run log (one row per ``iclab run``), newest last."""
-        if not self.exists():
+        if not self._ready():
             return pd.DataFrame()
         sql, args = "SELECT * FROM runs", ()
         if experiment is not None:
@@ -290,7 +370,7 @@ class Store:
     @_store_errors
     def last_unit_time(self, settings_hash: str) -> float | None:
         """When the newest unit of a sweep was stored (epoch seconds); ``None`` if none is."""
-        if not self.exists():
+        if not self._ready():
             return None
         (newest,) = self.conn.execute(
             "SELECT MAX(created) FROM units WHERE settings_hash=?", (settings_hash,)).fetchone()
@@ -299,7 +379,7 @@ class Store:
     @_store_errors
     def experiments(self) -> list[str]:
         """Names of experiments with at least one stored unit."""
-        if not self.exists():
+        if not self._ready():
             return []
         return [r[0] for r in self.conn.execute(
             "SELECT DISTINCT experiment FROM units ORDER BY experiment")]
