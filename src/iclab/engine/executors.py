@@ -10,6 +10,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import multiprocessing as mp
+import os
 import signal
 from collections.abc import Iterator, Sequence
 
@@ -23,6 +24,7 @@ from iclab.engine.units import (
     execute_unit,
     unit_threads,
 )
+from iclab.engine.worker_guard import die_with_parent
 
 __all__ = ["UNIT_THREADS_ENV", "Executor", "LocalExecutor", "ProcessPoolExecutor", "Unit",
            "UnitJob", "execute_unit", "unit_threads"]
@@ -39,8 +41,10 @@ class LocalExecutor:
             yield job, rows, seconds
 
 
-def _init_worker(threads: int) -> None:
-    """Pool worker set-up: Ctrl-C is the driver's to handle (no worker tracebacks)."""
+def _init_worker(threads: int, driver_pid: int) -> None:
+    """Pool worker set-up: the worker dies with the driver (:func:`die_with_parent`), and
+    Ctrl-C is the driver's to handle (no worker tracebacks)."""
+    die_with_parent(driver_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
 
@@ -58,7 +62,7 @@ class ProcessPoolExecutor:
             return
         ctx = mp.get_context("spawn")
         pool = cf.ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
-                                      initargs=(unit_threads(),))
+                                      initargs=(unit_threads(), os.getpid()))
         finished = False
         try:
             futures = {pool.submit(execute_unit, job): job for job in jobs}

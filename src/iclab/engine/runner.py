@@ -23,10 +23,12 @@ import torch
 from iclab._version import package_version
 from iclab.contract import Experiment, ExperimentSettings
 from iclab.devices import resolve_device
+from iclab.engine.api_types import check_api_types, check_store_arg, plain_overrides
 from iclab.engine.executors import LocalExecutor
 from iclab.engine.progress import SweepProgress, expected_unit_cost
 from iclab.engine.store import DEFAULT_STORE_PATH, Store, UnitRecord, records_to_frame
 from iclab.engine.units import Executor, Unit, UnitJob
+from iclab.environment import unit_threads
 from iclab.errors import ParameterError, RunInterrupted
 from iclab.seeding import content_hash, derive_seed
 from iclab.validation import (
@@ -34,6 +36,7 @@ from iclab.validation import (
     check_points,
     check_setting_inputs,
     check_settings_model,
+    estimate_unit_bytes,
 )
 
 ExperimentLike = Experiment | type[Experiment]
@@ -92,6 +95,7 @@ class Plan:
     settings: ExperimentSettings
     device: torch.device
     units: list[Unit]
+    unit_bytes: float = 0.0  # the largest unit's estimated memory (the workers cap uses it)
 
 
 def prepare_run(
@@ -109,8 +113,11 @@ def prepare_run(
     from d, n, ℓ), which ``allow_large=True`` lifts. Raises one-line :class:`ICLabError` s.
     """
     exp = as_experiment(experiment)
-    check_setting_inputs(exp.Settings, overrides or {})
-    settings = exp.make_settings(variant, overrides)
+    check_api_types(variant=variant, device=device, allow_large=allow_large)
+    overrides = plain_overrides(overrides)
+    unit_threads()  # ICLAB_UNIT_THREADS, read by every unit, is checked before anything runs
+    check_setting_inputs(exp.Settings, overrides)
+    settings = exp.make_settings(variant, overrides or None)
     check_settings_model(settings)
     dev = resolve_device(device)
     points = exp.points(settings)
@@ -123,9 +130,10 @@ def prepare_run(
             raise ParameterError(unit_setting, n, "an integer >= 1 (trials per point)")
         n_units += n
     s_json = settings.model_dump(mode="json")
-    check_plan_size(n_units, [{**s_json, **p} for p in points], allow_large=allow_large,
-                    unit_setting=unit_setting)
-    return Plan(exp, settings, dev, plan_units(exp, settings, points))
+    values = [{**s_json, **p} for p in points]
+    check_plan_size(n_units, values, allow_large=allow_large, unit_setting=unit_setting)
+    unit_bytes = max((estimate_unit_bytes(v)[0] for v in values), default=0.0)
+    return Plan(exp, settings, dev, plan_units(exp, settings, points), unit_bytes)
 
 
 @dataclass
@@ -197,6 +205,12 @@ def run_experiment(
     return run_plans([(plan, variant)], store, executor, progress)[0]
 
 
+def _check_executor(executor: object) -> None:
+    if executor is not None and not callable(getattr(executor, "map", None)):
+        raise ParameterError("executor", executor, "None or an executor (an object with a "
+                             "map(jobs) method, e.g. from iclab.engine.make_executor)")
+
+
 def run_plans(
     plans: list[tuple[Plan, str]],
     store: str | Path | Store = DEFAULT_STORE_PATH,
@@ -212,6 +226,8 @@ def run_plans(
     the start until that plan's last unit was stored (0 when all were stored before). A unit
     gives the same rows as in a run of its plan alone (its seed is part of the unit).
     """
+    check_store_arg(store)
+    _check_executor(executor)
     executor = executor or LocalExecutor()
     if isinstance(store, Store):
         return _run_plans(plans, store, executor, progress)
