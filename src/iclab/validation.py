@@ -38,10 +38,18 @@ def _check(name: str, value: Any, ok: np.ndarray, allowed: str) -> Any:
 
 
 def _as_float(name: str, value: Any) -> np.ndarray:
+    """``value`` as a float array; bools (a bool is not read as 1) and empty arrays are a
+    ParameterError naming ``name``. NumPy scalars and arrays of numbers are accepted."""
+    if isinstance(value, bool | np.bool_) or (isinstance(value, np.ndarray)
+                                              and value.dtype == bool):
+        raise ParameterError(name, value, "a real number, not True/False")
     try:
-        return np.asarray(value, dtype=float)
+        arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
         raise ParameterError(name, value, "a real number") from None
+    if arr.size == 0:
+        raise ParameterError(name, "empty array", "a number or a non-empty array of numbers")
+    return arr
 
 
 def check_positive(name: str, value: Any, *, allow_inf: bool = False) -> Any:

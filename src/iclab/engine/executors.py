@@ -11,10 +11,7 @@ import concurrent.futures as cf
 import contextlib
 import multiprocessing as mp
 import os
-import signal
 from collections.abc import Iterator, Sequence
-
-import torch
 
 from iclab.engine.units import (
     UNIT_THREADS_ENV,
@@ -24,7 +21,7 @@ from iclab.engine.units import (
     execute_unit,
     unit_threads,
 )
-from iclab.engine.worker_guard import die_with_parent
+from iclab.engine.worker_guard import init_pool_worker
 
 __all__ = ["UNIT_THREADS_ENV", "Executor", "LocalExecutor", "ProcessPoolExecutor", "Unit",
            "UnitJob", "execute_unit", "unit_threads"]
@@ -41,14 +38,6 @@ class LocalExecutor:
             yield job, rows, seconds
 
 
-def _init_worker(threads: int, driver_pid: int) -> None:
-    """Pool worker set-up: the worker dies with the driver (:func:`die_with_parent`), and
-    Ctrl-C is the driver's to handle (no worker tracebacks)."""
-    die_with_parent(driver_pid)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    torch.set_num_threads(threads)
-
-
 class ProcessPoolExecutor:
     """A pool of ``workers`` spawned processes; each unit runs with :func:`unit_threads`."""
 
@@ -61,7 +50,7 @@ class ProcessPoolExecutor:
         if not jobs:
             return
         ctx = mp.get_context("spawn")
-        pool = cf.ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
+        pool = cf.ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=init_pool_worker,
                                       initargs=(unit_threads(), os.getpid()))
         finished = False
         try:

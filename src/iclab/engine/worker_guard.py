@@ -84,6 +84,18 @@ def die_with_driver_env() -> None:
         die_with_process(int(raw))
 
 
+def init_pool_worker(threads: int, driver_pid: int) -> None:
+    """Set-up of a process-pool worker: it dies with the driver (:func:`die_with_parent`),
+    armed before torch is imported (this module imports only the standard library, so the
+    guard holds from the first fraction of a second of the worker's life); Ctrl-C is the
+    driver's to handle (no worker tracebacks); torch runs ``threads`` intra-op threads."""
+    die_with_parent(driver_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def die_with_parent(parent_pid: int) -> None:
     """Make this process end when ``parent_pid`` (its driver) ends; see the module doc."""
     _set_parent_death_signal()
