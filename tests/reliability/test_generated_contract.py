@@ -280,7 +280,8 @@ def test_generated_theory_calls_return_numbers_or_parameter_errors(
     try:
         value = func(*args)
     except ICLabError as exc:
-        assert str(exc).splitlines()[0].split("=")[0] in {"tau", "alpha", "kappa", "rho"}
+        named = str(exc).splitlines()[0].split("=")[0].split(", ")  # the argument(s) at fault
+        assert named and set(named) <= {"tau", "alpha", "kappa", "rho", "lam"}, str(exc)
         event("refused")
         return
     event("computed")

@@ -251,3 +251,14 @@ def test_snapshot_helper_sees_a_change(tmp_path: Path) -> None:
     before = snapshot(tmp_path)
     (tmp_path / "new").write_text("x")
     assert snapshot(tmp_path) != before
+
+
+@pytest.mark.parametrize("command", ["run", "check"])
+def test_a_rerun_that_computes_nothing_writes_nothing(store: Path, command: str) -> None:
+    before = digest(store)
+    args = [command, "toy.rel", "--quick", "--store", "s.sqlite"]
+    code, output = invoke([*args, "--no-plot"] if command == "run" else args, store.parent)
+    assert code in (0, 1), output  # check: 1 when a claim does not hold (the toy states none)
+    assert "error" not in output and ("0 computed" in output), output
+    assert digest(store) == before
+    assert sorted(p.name for p in store.parent.iterdir()) == ["s.sqlite"]

@@ -225,14 +225,37 @@ def run_plans(
     order given). Every plan keeps its own run record; a result's ``seconds`` is the time from
     the start until that plan's last unit was stored (0 when all were stored before). A unit
     gives the same rows as in a run of its plan alone (its seed is part of the unit).
+
+    When ``store`` is a path and every unit of every plan is stored already, the store is only
+    read (opened read-only; no run record is added): a rerun that computes nothing writes
+    nothing.
     """
     check_store_arg(store)
     _check_executor(executor)
     executor = executor or LocalExecutor()
     if isinstance(store, Store):
         return _run_plans(plans, store, executor, progress)
+    with Store(store, read_only=True) as stored:  # nothing to compute: nothing is written
+        if all(_fully_stored(plan, stored) for plan, _ in plans):
+            return [_stored_result(plan, variant, stored) for plan, variant in plans]
     with Store(store) as db:  # a store opened here is closed here
         return _run_plans(plans, db, executor, progress)
+
+
+def _fully_stored(plan: Plan, db: Store) -> bool:
+    """Whether every unit of ``plan`` and its settings are in ``db`` already."""
+    s_hash = settings_hash(plan.experiment, plan.settings)
+    if s_hash not in set(db.settings_of(plan.experiment.name).settings_hash):
+        return False
+    return len(db.existing_keys([u.key for u in plan.units])) == len(plan.units)
+
+
+def _stored_result(plan: Plan, variant: str, db: Store) -> RunResult:
+    """The result of a plan whose units are all stored, read without writing (no run
+    record: a rerun that computes nothing leaves the store as it was)."""
+    exp, settings = plan.experiment, plan.settings
+    return RunResult(exp, settings, variant, settings_hash(exp, settings),
+                     load_results(db, exp, settings), len(plan.units), 0, 0.0)
 
 
 @dataclass
