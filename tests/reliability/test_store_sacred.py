@@ -240,10 +240,15 @@ def test_store_without_a_version_but_with_the_schema_is_upgraded(store: Path) ->
         conn.commit()
     code, output = invoke(["run", "toy.rel", "--quick", "--store", "s.sqlite", "--no-plot"],
                           store.parent)
-    assert code == 0, output
-    assert "0 computed" in output  # the stored units are read, not recomputed
+    assert code == 0 and "0 computed" in output, output  # read, not recomputed, not written
+    with closing(sqlite3.connect(store)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (0,)
+    code, output = invoke(["run", "toy.rel", "--quick", "--set", "trials=1", "--store",
+                           "s.sqlite", "--no-plot"], store.parent)  # a new sweep: writes
+    assert code == 0 and "2 computed" in output, output
     with closing(sqlite3.connect(store)) as conn:
         assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        assert conn.execute("SELECT count(*) FROM units").fetchone() == (6,)  # 4 kept + 2
 
 
 def test_snapshot_helper_sees_a_change(tmp_path: Path) -> None:
