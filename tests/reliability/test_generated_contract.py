@@ -11,7 +11,9 @@ byte-identical unless the command was a successful ``run``. API calls drawn the 
 :class:`~iclab.errors.ICLabError`, never another exception.
 
 The number of examples is fixed (``max_examples``) and derandomised, so a run is repeatable;
-``ICLAB_PROPERTY_EXAMPLES`` scales it up for a longer search.
+``ICLAB_PROPERTY_EXAMPLES`` scales it up for a longer search. By default 820 cases: 120
+command lines (about 19 s on a shared 2-core machine), 300 ``prepare_run`` calls (about 3 s)
+and 400 theory calls (about 4 s); ``ICLAB_PROPERTY_EXAMPLES=5`` draws 4100 in about 140 s.
 """
 
 from __future__ import annotations
