@@ -62,19 +62,22 @@ def alive(pid: int) -> bool:
     return st is not None and st[0] != "Z"  # a zombie has ended; only its entry is left
 
 
-def _start_pooled_run(tmp_path: Path) -> tuple[subprocess.Popen, set[int]]:
+def _start_pooled_run(tmp_path: Path, executor: str = "process",
+                      marker: str = "spawn_main") -> tuple[subprocess.Popen, set[int]]:
+    """Start a ``--workers 2`` run; return it and its processes once 2 workers (processes
+    whose command line holds ``marker``) run."""
     env = {**os.environ, "RELIABILITY_TOY_DELAY": "2"}
     proc = subprocess.Popen(
-        [*ICLAB, "run", "toy.rel", "--full", "--workers", "2", "--store", "s.sqlite",
-         "--no-plot"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 90
+        [*ICLAB, "run", "toy.rel", "--full", "--workers", "2", "--executor", executor,
+         "--store", "s.sqlite", "--no-plot"], cwd=tmp_path, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 150
     workers: set[int] = set()
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             pytest.fail(f"the run ended early with status {proc.returncode}")
         workers = descendants(proc.pid)
-        spawned = [p for p in workers if "spawn_main" in _cmdline(p)]
+        spawned = [p for p in workers if marker in _cmdline(p)]
         if len(spawned) >= 2:
             time.sleep(0.5)  # let the workers take their first units
             return proc, descendants(proc.pid)
@@ -83,11 +86,26 @@ def _start_pooled_run(tmp_path: Path) -> tuple[subprocess.Popen, set[int]]:
     pytest.fail(f"no 2 pool workers appeared (found {sorted(workers)})")
 
 
-@pytest.mark.timeout(180)
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL, signal.SIGHUP, signal.SIGINT],
-                         ids=lambda s: signal.Signals(s).name)
-def test_killed_driver_leaves_no_process(tmp_path: Path, sig: int) -> None:
-    proc, below = _start_pooled_run(tmp_path)
+def _have_ray() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("ray") is not None
+
+
+KILLS = [pytest.param("process", "spawn_main", s, id=f"process-{signal.Signals(s).name}")
+         for s in (signal.SIGTERM, signal.SIGKILL, signal.SIGHUP, signal.SIGINT)]
+KILLS += [pytest.param("ray", "default_worker", s, id=f"ray-{signal.Signals(s).name}",
+                       marks=pytest.mark.skipif(not _have_ray(), reason="needs Ray"))
+          for s in (signal.SIGTERM, signal.SIGKILL)]
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize(("executor", "marker", "sig"), KILLS)
+def test_killed_driver_leaves_no_process(tmp_path: Path, executor: str, marker: str,
+                                         sig: int) -> None:
+    """Every process below the driver (pool workers; for a local Ray, its workers and its
+    own GCS, raylet and agents) is gone 2 s after the driver is killed."""
+    proc, below = _start_pooled_run(tmp_path, executor, marker)
     assert len(below) >= 2
     os.kill(proc.pid, sig)
     try:

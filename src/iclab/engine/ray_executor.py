@@ -36,6 +36,7 @@ import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from iclab.engine.ray_reaper import start_reaper
 from iclab.engine.units import UnitJob, execute_unit
 from iclab.engine.worker_guard import DRIVER_PID_ENV, die_with_driver_env
 from iclab.errors import ICLabError
@@ -163,6 +164,8 @@ class RayExecutor:
         """
         ray = _import_ray()
         if not ray.is_initialized():
+            if self.address is None:  # Ray's processes start below us: they end with us
+                start_reaper()
             ray.init(**self.init_options())
         return ray
 
