@@ -74,7 +74,7 @@ def stored_results(experiment: str, store: str | Path | None = None,
     from iclab.engine.store import Store
 
     store = DEFAULT_STORE_PATH if store is None else store
-    db = store if not isinstance(store, str | Path) else Store(store)
+    db = store if isinstance(store, Store) else Store(store, read_only=True)
     if not db.exists():
         import pandas as pd
 

@@ -17,7 +17,6 @@ import functools
 import importlib
 import json
 import math
-import os
 import sqlite3
 import sys
 from collections.abc import Callable
@@ -27,6 +26,7 @@ import typer
 import typer.core
 from rich.console import Console
 
+from iclab.environment import debug_enabled
 from iclab.errors import ICLabError, RunInterrupted
 
 err_console = Console(stderr=True)
@@ -107,11 +107,14 @@ def one_line_errors(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            from iclab.environment import check_environment
+
+            check_environment()  # a bad ICLAB_* variable is refused before anything is read
             return func(*args, **kwargs)
         except (*_EXIT, *_CLICK, *_ABORT):
             raise
         except (Exception, KeyboardInterrupt) as exc:
-            if os.environ.get(DEBUG_ENV) and not isinstance(exc, ICLabError | KeyboardInterrupt):
+            if debug_enabled() and not isinstance(exc, ICLabError | KeyboardInterrupt):
                 raise
             message, code = error_line(exc)
             print_error(message)

@@ -14,6 +14,7 @@ from iclab.engine import DEFAULT_STORE_PATH, Store, make_executor, run_experimen
 from iclab.errors import ICLabError
 from iclab.experiments import all_experiments, get_experiment
 from iclab.figures import write_experiment_figure
+from iclab.safe_output import atomic_write
 from iclab.validation import check_int
 
 
@@ -60,13 +61,14 @@ def run_demo(variant: str = "quick", out: Path = Path("results"), only: str | No
             console.print(f"[red]✗ {name} failed: {exc}[/red]")
             traceback.print_exc()
             continue
-        (out / "tables").mkdir(parents=True, exist_ok=True)
-        res.results.to_csv(out / "tables" / f"{name}_{variant}.csv", index=False)
+        with atomic_write(out / "tables" / f"{name}_{variant}.csv", [store.path]) as tmp:
+            res.results.to_csv(tmp, index=False)
         tables.append(res.results.assign(experiment=name))
         summary.add_row(name, str(res.n_units), str(res.n_computed),
                         f"{time.perf_counter() - start:.1f}")
     if tables:
-        pd.concat(tables, ignore_index=True).to_csv(out / "results.csv", index=False)
+        with atomic_write(out / "results.csv", [store.path]) as tmp:
+            pd.concat(tables, ignore_index=True).to_csv(tmp, index=False)
     from iclab.report import write_report
 
     report = write_report(store, out)

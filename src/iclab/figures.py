@@ -313,16 +313,21 @@ def save_figure(fig: Figure, out_dir: str | Path, stem: str) -> list[Path]:
     Works for figures made by :func:`subplots` (no pyplot) and for pyplot figures (which
     are closed afterwards so they do not accumulate).
     """
+    from iclab.safe_output import atomic_write, check_not_store
+
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
+    for p in paths:  # never over a store or any SQLite file, checked before either is written
+        check_not_store("out", p)
+    out.mkdir(parents=True, exist_ok=True)
     polish(fig)
     if fig.get_layout_engine() is None:
         with warnings.catch_warnings():  # some artists are not tight_layout-compatible
             warnings.simplefilter("ignore", UserWarning)
             fig.tight_layout()
     for p in paths:
-        fig.savefig(p, bbox_inches="tight")
+        with atomic_write(p) as tmp:
+            fig.savefig(tmp, bbox_inches="tight", format=p.suffix[1:])
     import sys
 
     pyplot = sys.modules.get("matplotlib.pyplot")

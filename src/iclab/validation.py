@@ -38,17 +38,25 @@ def _check(name: str, value: Any, ok: np.ndarray, allowed: str) -> Any:
 
 
 def _as_float(name: str, value: Any) -> np.ndarray:
+    """``value`` as a float array; bools (a bool is not read as 1) and empty arrays are a
+    ParameterError naming ``name``. NumPy scalars and arrays of numbers are accepted."""
+    if isinstance(value, bool | np.bool_) or (isinstance(value, np.ndarray)
+                                              and value.dtype == bool):
+        raise ParameterError(name, value, "a real number, not True/False")
     try:
-        return np.asarray(value, dtype=float)
+        arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
         raise ParameterError(name, value, "a real number") from None
+    if arr.size == 0:
+        raise ParameterError(name, "empty array", "a number or a non-empty array of numbers")
+    return arr
 
 
 def check_positive(name: str, value: Any, *, allow_inf: bool = False) -> Any:
     """Require ``value > 0`` (and finite unless ``allow_inf``); NaN is rejected."""
     arr = _as_float(name, value)
     ok = (arr > 0) & (np.isfinite(arr) | allow_inf)
-    allowed = "a number > 0" + (" (inf allowed)" if allow_inf else "")
+    allowed = "a number > 0 (inf allowed)" if allow_inf else "a finite number > 0"
     return _check(name, value, ok, allowed)
 
 
@@ -72,8 +80,12 @@ def check_in_range(
 
 def check_int(name: str, value: Any, *, minimum: int = 1, maximum: int | None = None) -> int:
     """Require an integer in ``[minimum, maximum]``; returns it as ``int``."""
-    if isinstance(value, bool) or not float(value).is_integer():
-        raise ParameterError(name, value, "an integer")
+    try:
+        integral = not isinstance(value, bool) and float(value).is_integer()
+    except (TypeError, ValueError, OverflowError):
+        integral = False
+    if not integral:
+        raise ParameterError(name, value, "an integer" + (f" >= {minimum}" if minimum else ""))
     v = int(value)
     if v < minimum or (maximum is not None and v > maximum):
         hi = "" if maximum is None else f" and <= {maximum}"

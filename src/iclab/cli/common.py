@@ -64,25 +64,31 @@ def choose_variant(quick: bool, full: bool, variant: str | None = None) -> str:
 
 
 def validate_run(exp: Any, variant: str, overrides: dict[str, Any] | None, device: str,
-                 allow_large: bool, store: Path, out: Path | None) -> None:
+                 allow_large: bool, store: Path, out: Path | None) -> Any:
     """Everything a run needs, checked before anything is written (settings, points, sizes,
-    the store, the output folder)."""
+    the store, the output folder); returns the validated :class:`~iclab.engine.runner.Plan`."""
     from iclab.engine import Store
     from iclab.engine.runner import prepare_run
     from iclab.validation import check_writable_dir
 
-    prepare_run(exp, variant, overrides, device, allow_large)
+    plan = prepare_run(exp, variant, overrides, device, allow_large)
     Store(store).check_writable()
     if out is not None:
         check_writable_dir("out", out)
+    return plan
 
 
 def check_paths(store: Any, out: Path, out_is_file: bool = False) -> None:
-    """A readable store (if it exists) and a writable output, checked before writing."""
+    """A readable store (if it exists) and a writable output that is not the store (nor any
+    SQLite file), checked before writing."""
     from iclab.engine import Store
+    from iclab.safe_output import check_not_store
     from iclab.validation import check_writable_dir, check_writable_file
 
-    (store if isinstance(store, Store) else Store(store)).check_readable()
+    db = store if isinstance(store, Store) else Store(store, read_only=True)
+    db.check_readable()
+    if out_is_file:
+        check_not_store("out", out, [db.path])
     (check_writable_file if out_is_file else check_writable_dir)("out", out)
 
 

@@ -89,7 +89,7 @@ def plot_cmd(
     exp = get_experiment(name)
     variant = choose_variant(quick, full, variant_name)
     overrides = parse_overrides(set_)
-    db = Store(store)
+    db = Store(store, read_only=True)
     wanted = exp.make_settings(variant, overrides)
     check_paths(db, out)
     if hash_ is not None or not overrides:

@@ -119,9 +119,11 @@ def run_command(
     Example: iclab llm run --model ~/models/Llama-2-7b-hf --model ~/models/Llama-2-13b-hf
     --task sentiment --p 0,0.25,0.5 --k 8,16 --seeds 3 --device cuda --dtype bfloat16
     """
+    from iclab.cli.common import validate_run
     from iclab.engine import run_experiment
     from iclab.experiments import get_experiment
     from iclab.figures import save_figure
+    from iclab.safe_output import atomic_write, check_not_store
 
     if task is not None and data is not None:
         raise ParameterError("task", task, "omitted when --data is given")
@@ -137,12 +139,15 @@ def run_command(
     overrides.update({key: v for key, v in optional.items() if v is not None})
     if data is not None:
         overrides.update(text_column=text_column, label_column=label_column)
-    result = run_experiment(get_experiment(EXPERIMENT), "full" if full else "quick", overrides,
-                            store=store, device=device, progress=True)
-    out.mkdir(parents=True, exist_ok=True)
-    frame = result.results
+    exp, variant = get_experiment(EXPERIMENT), "full" if full else "quick"
     csv_path = out / "llm_noise_sensitivity.csv"
-    frame.to_csv(csv_path, index=False)
+    validate_run(exp, variant, overrides, device, False, store, out)  # before a model loads
+    for target in (csv_path, out / "llm_noise_sensitivity.png", out / "llm_noise_sensitivity.pdf"):
+        check_not_store("out", target, [store])
+    result = run_experiment(exp, variant, overrides, store=store, device=device, progress=True)
+    frame = result.results
+    with atomic_write(csv_path, [store]) as tmp:
+        frame.to_csv(tmp, index=False)
     fig = result.experiment.plot(result.settings, frame, None)
     paths = save_figure(fig, out, "llm_noise_sensitivity")
     _print_summary(frame)

@@ -39,7 +39,9 @@ def run_cmd(
     set_: SetOpt = None,
     store: StoreOpt = DEFAULT_STORE_PATH,
     device: DeviceOpt = "cpu",
-    workers: Annotated[int, typer.Option(help="Processes for --executor process/ray.")] = 1,
+    workers: Annotated[int, typer.Option(help="Processes for --executor process/ray (at most "
+                                         "the CPU cores and what memory allows, unless "
+                                         "--allow-large).")] = 1,
     executor: Annotated[str, typer.Option(help="local, process or ray.")] = "",
     address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
     gpu_fraction: Annotated[float | None, typer.Option(
@@ -61,9 +63,11 @@ def run_cmd(
     exp = get_experiment(name)
     variant = choose_variant(quick, full, variant_name)
     overrides = parse_overrides(set_)
-    validate_run(exp, variant, overrides, device, allow_large, store, out if plot else None)
+    plan = validate_run(exp, variant, overrides, device, allow_large, store,
+                        out if plot else None)
     chosen = executor or ("process" if workers > 1 else "local")
-    ex = make_executor(chosen, workers=workers, address=address, gpu_fraction=gpu_fraction)
+    ex = make_executor(chosen, workers=workers, address=address, gpu_fraction=gpu_fraction,
+                       allow_large=allow_large, unit_bytes=plan.unit_bytes)
     res = run_experiment(exp, variant, overrides, store=store, executor=ex, device=device,
                          progress=True, allow_large=allow_large)
     console.print(f"{exp.name} \\[{variant}]: {res.n_units} units, {res.n_computed} computed, "
@@ -121,9 +125,10 @@ def check_cmd(
     chosen = list(dict.fromkeys(names)) if names else list(all_experiments())
     experiments = [get_experiment(n) for n in chosen]  # unknown names fail before any run
     overrides = parse_overrides(set_) or None
-    for exp in experiments:  # every plan, the store and the device, before any run writes
-        validate_run(exp, variant, overrides, device, False, store, None)
-    ex = make_executor("process" if workers > 1 else "local", workers=workers)
+    plans = [validate_run(exp, variant, overrides, device, False, store, None)
+             for exp in experiments]  # every plan, the store and the device, before any write
+    ex = make_executor("process" if workers > 1 else "local", workers=workers,
+                       unit_bytes=max(p.unit_bytes for p in plans))
     log = Console(stderr=True) if as_json else console
     if controls or replicate:
         from iclab.cli.check_modes import run_controls, run_replication

@@ -10,10 +10,8 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import multiprocessing as mp
-import signal
+import os
 from collections.abc import Iterator, Sequence
-
-import torch
 
 from iclab.engine.units import (
     UNIT_THREADS_ENV,
@@ -23,6 +21,7 @@ from iclab.engine.units import (
     execute_unit,
     unit_threads,
 )
+from iclab.engine.worker_guard import init_pool_worker
 
 __all__ = ["UNIT_THREADS_ENV", "Executor", "LocalExecutor", "ProcessPoolExecutor", "Unit",
            "UnitJob", "execute_unit", "unit_threads"]
@@ -39,12 +38,6 @@ class LocalExecutor:
             yield job, rows, seconds
 
 
-def _init_worker(threads: int) -> None:
-    """Pool worker set-up: Ctrl-C is the driver's to handle (no worker tracebacks)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    torch.set_num_threads(threads)
-
-
 class ProcessPoolExecutor:
     """A pool of ``workers`` spawned processes; each unit runs with :func:`unit_threads`."""
 
@@ -57,8 +50,8 @@ class ProcessPoolExecutor:
         if not jobs:
             return
         ctx = mp.get_context("spawn")
-        pool = cf.ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
-                                      initargs=(unit_threads(),))
+        pool = cf.ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=init_pool_worker,
+                                      initargs=(unit_threads(), os.getpid()))
         finished = False
         try:
             futures = {pool.submit(execute_unit, job): job for job in jobs}

@@ -13,6 +13,7 @@ from iclab.contract import Experiment
 from iclab.engine.runner import in_sweep_order, settings_hash
 from iclab.engine.store import Store, UnitRecord, records_to_frame
 from iclab.errors import ICLabError, UnknownExperimentError
+from iclab.safe_output import atomic_write, check_not_store
 
 #: resolves an experiment name to an instance (the registry's ``get_experiment``; the engine
 #: does not import the experiments, so the caller passes it)
@@ -68,21 +69,23 @@ def export_experiment(store: str | Path | Store, experiment: str, fmt: str, targ
     """Write every stored row of ``experiment`` to ``target`` (``csv`` or ``parquet``), each
     sweep in its order when ``lookup`` is given (:func:`stored_frame`).
 
-    Returns the number of rows. Raises :class:`ICLabError` if nothing is stored.
+    Returns the number of rows. Raises :class:`ICLabError` if nothing is stored. The store
+    is opened read-only; ``target`` may not be the store or any SQLite file, and is written
+    through a temporary file renamed into place (:func:`iclab.safe_output.atomic_write`).
     """
-    db = store if isinstance(store, Store) else Store(store)
+    db = store if isinstance(store, Store) else Store(store, read_only=True)
+    check_not_store("out", target, [db.path])
     frame = stored_frame(db, experiment, lookup) if db.exists() else pd.DataFrame()
     if frame.empty:
         raise ICLabError(f"nothing stored for {experiment} in {db.path}; "
                          f"run `iclab run {experiment}` first")
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "csv":
-        frame.to_csv(target, index=False)
-    else:
-        # Parquet needs one type per column: JSON-encode columns holding lists/dicts.
+    if fmt != "csv":  # Parquet needs one type per column: JSON-encode lists/dicts
         for col in frame.columns:
             if frame[col].map(lambda v: isinstance(v, list | dict)).any():
                 frame[col] = frame[col].map(json.dumps)
-        frame.to_parquet(target, index=False)
+    with atomic_write(target, [db.path]) as tmp:
+        if fmt == "csv":
+            frame.to_csv(tmp, index=False)
+        else:
+            frame.to_parquet(tmp, index=False)
     return len(frame)

@@ -36,7 +36,9 @@ import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from iclab.engine.ray_reaper import start_reaper
 from iclab.engine.units import UnitJob, execute_unit
+from iclab.engine.worker_guard import DRIVER_PID_ENV, die_with_driver_env
 from iclab.errors import ICLabError
 from iclab.validation import check_in_range, check_int
 
@@ -94,6 +96,7 @@ def run_unit_on_worker(job: UnitJob) -> tuple[list[dict[str, Any]], float]:
     Ray sets ``CUDA_VISIBLE_DEVICES`` to the granted GPU, which torch then sees as ``cuda:0``;
     a driver-side index such as ``cuda:1`` would not exist here, so it is dropped.
     """
+    die_with_driver_env()  # a local Ray's worker ends with the driver that started it
     if job.device.startswith("cuda"):
         job = dataclasses.replace(job, device="cuda")
     return execute_unit(job)
@@ -143,11 +146,12 @@ class RayExecutor:
         the job's ``runtime_env``, so workers on every node register the same experiments.
         """
         options: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
+        env = {k: os.environ[k] for k in FORWARDED_ENV if os.environ.get(k)}
         if self.address is None:
             options.update(num_cpus=self.workers, include_dashboard=False)
+            env[DRIVER_PID_ENV] = str(os.getpid())  # workers on this machine die with us
         else:
             options["address"] = self.address
-        env = {k: os.environ[k] for k in FORWARDED_ENV if os.environ.get(k)}
         if env:
             options["runtime_env"] = {"env_vars": env}
         return options
@@ -160,6 +164,8 @@ class RayExecutor:
         """
         ray = _import_ray()
         if not ray.is_initialized():
+            if self.address is None:  # Ray's processes start below us: they end with us
+                start_reaper()
             ray.init(**self.init_options())
         return ray
 

@@ -23,10 +23,12 @@ import torch
 from iclab._version import package_version
 from iclab.contract import Experiment, ExperimentSettings
 from iclab.devices import resolve_device
+from iclab.engine.api_types import check_api_types, check_store_arg, plain_overrides
 from iclab.engine.executors import LocalExecutor
 from iclab.engine.progress import SweepProgress, expected_unit_cost
 from iclab.engine.store import DEFAULT_STORE_PATH, Store, UnitRecord, records_to_frame
 from iclab.engine.units import Executor, Unit, UnitJob
+from iclab.environment import unit_threads
 from iclab.errors import ParameterError, RunInterrupted
 from iclab.seeding import content_hash, derive_seed
 from iclab.validation import (
@@ -34,6 +36,7 @@ from iclab.validation import (
     check_points,
     check_setting_inputs,
     check_settings_model,
+    estimate_unit_bytes,
 )
 
 ExperimentLike = Experiment | type[Experiment]
@@ -92,6 +95,7 @@ class Plan:
     settings: ExperimentSettings
     device: torch.device
     units: list[Unit]
+    unit_bytes: float = 0.0  # the largest unit's estimated memory (the workers cap uses it)
 
 
 def prepare_run(
@@ -109,8 +113,11 @@ def prepare_run(
     from d, n, ℓ), which ``allow_large=True`` lifts. Raises one-line :class:`ICLabError` s.
     """
     exp = as_experiment(experiment)
-    check_setting_inputs(exp.Settings, overrides or {})
-    settings = exp.make_settings(variant, overrides)
+    check_api_types(variant=variant, device=device, allow_large=allow_large)
+    overrides = plain_overrides(overrides)
+    unit_threads()  # ICLAB_UNIT_THREADS, read by every unit, is checked before anything runs
+    check_setting_inputs(exp.Settings, overrides)
+    settings = exp.make_settings(variant, overrides or None)
     check_settings_model(settings)
     dev = resolve_device(device)
     points = exp.points(settings)
@@ -123,9 +130,10 @@ def prepare_run(
             raise ParameterError(unit_setting, n, "an integer >= 1 (trials per point)")
         n_units += n
     s_json = settings.model_dump(mode="json")
-    check_plan_size(n_units, [{**s_json, **p} for p in points], allow_large=allow_large,
-                    unit_setting=unit_setting)
-    return Plan(exp, settings, dev, plan_units(exp, settings, points))
+    values = [{**s_json, **p} for p in points]
+    check_plan_size(n_units, values, allow_large=allow_large, unit_setting=unit_setting)
+    unit_bytes = max((estimate_unit_bytes(v)[0] for v in values), default=0.0)
+    return Plan(exp, settings, dev, plan_units(exp, settings, points), unit_bytes)
 
 
 @dataclass
@@ -197,6 +205,12 @@ def run_experiment(
     return run_plans([(plan, variant)], store, executor, progress)[0]
 
 
+def _check_executor(executor: object) -> None:
+    if executor is not None and not callable(getattr(executor, "map", None)):
+        raise ParameterError("executor", executor, "None or an executor (an object with a "
+                             "map(jobs) method, e.g. from iclab.engine.make_executor)")
+
+
 def run_plans(
     plans: list[tuple[Plan, str]],
     store: str | Path | Store = DEFAULT_STORE_PATH,
@@ -211,12 +225,37 @@ def run_plans(
     order given). Every plan keeps its own run record; a result's ``seconds`` is the time from
     the start until that plan's last unit was stored (0 when all were stored before). A unit
     gives the same rows as in a run of its plan alone (its seed is part of the unit).
+
+    When ``store`` is a path and every unit of every plan is stored already, the store is only
+    read (opened read-only; no run record is added): a rerun that computes nothing writes
+    nothing.
     """
+    check_store_arg(store)
+    _check_executor(executor)
     executor = executor or LocalExecutor()
     if isinstance(store, Store):
         return _run_plans(plans, store, executor, progress)
+    with Store(store, read_only=True) as stored:  # nothing to compute: nothing is written
+        if all(_fully_stored(plan, stored) for plan, _ in plans):
+            return [_stored_result(plan, variant, stored) for plan, variant in plans]
     with Store(store) as db:  # a store opened here is closed here
         return _run_plans(plans, db, executor, progress)
+
+
+def _fully_stored(plan: Plan, db: Store) -> bool:
+    """Whether every unit of ``plan`` and its settings are in ``db`` already."""
+    s_hash = settings_hash(plan.experiment, plan.settings)
+    if s_hash not in set(db.settings_of(plan.experiment.name).settings_hash):
+        return False
+    return len(db.existing_keys([u.key for u in plan.units])) == len(plan.units)
+
+
+def _stored_result(plan: Plan, variant: str, db: Store) -> RunResult:
+    """The result of a plan whose units are all stored, read without writing (no run
+    record: a rerun that computes nothing leaves the store as it was)."""
+    exp, settings = plan.experiment, plan.settings
+    return RunResult(exp, settings, variant, settings_hash(exp, settings),
+                     load_results(db, exp, settings), len(plan.units), 0, 0.0)
 
 
 @dataclass

@@ -7,6 +7,12 @@ moment resumes by skipping the keys already present, and ``INSERT OR IGNORE`` ma
 repeated write a no-op (nothing is duplicated).
 
 Only the driver process writes; executors return rows to it.
+
+The store carries a schema version (SQLite's ``user_version``, :data:`SCHEMA_VERSION`); a
+store of another version, or an SQLite file that is not an iclab store, is refused before
+anything is written. A store opened ``read_only`` (what ``export``, ``plot`` and ``report``
+do) is opened with ``mode=ro`` (and ``immutable`` when no other process has it open), so
+reading never creates tables, ``-wal``/``-shm`` files or a journal.
 """
 
 from __future__ import annotations
@@ -23,11 +29,13 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from iclab.engine.defaults import DEFAULT_STORE_PATH
-from iclab.errors import StoreError
+from iclab.engine.store_schema import SCHEMA_VERSION, check_schema, read_only_uri
+from iclab.errors import ParameterError, StoreError
 from iclab.seeding import canonical_json
 from iclab.validation import check_writable_file
 
-__all__ = ["DEFAULT_STORE_PATH", "SCHEMA", "Store", "UnitRecord", "records_to_frame"]
+__all__ = ["DEFAULT_STORE_PATH", "SCHEMA", "SCHEMA_VERSION", "Store", "UnitRecord",
+           "records_to_frame"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _QUICK_CHECK_BYTES = 64 * 2**20
@@ -98,7 +106,6 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 """
 
-
 @dataclass(frozen=True)
 class UnitRecord:
     """One finished unit of work, as written to the store."""
@@ -114,11 +121,20 @@ class UnitRecord:
 
 
 class Store:
-    """A results database at ``path`` (created with its parent folder on first use)."""
+    """A results database at ``path`` (created with its parent folder on first use).
 
-    def __init__(self, path: str | Path) -> None:
+    With ``read_only=True`` nothing is ever created or written: the file is opened with
+    ``mode=ro`` (see :func:`read_only_uri`), a missing store or an empty database reads as
+    empty, and a write method raises :class:`StoreError`.
+    """
+
+    def __init__(self, path: str | Path, read_only: bool = False) -> None:
+        if isinstance(path, bool) or not isinstance(path, str | Path) or not str(path).strip():
+            raise ParameterError("store", path, "a file path (str or pathlib.Path) or a Store")
         self.path = Path(path)
+        self.read_only = bool(read_only)
         self._conn: sqlite3.Connection | None = None
+        self._has_tables = False
 
     # ---- connection ---------------------------------------------------------------------
     @property
@@ -131,17 +147,36 @@ class Store:
     def _connect(self) -> sqlite3.Connection:
         if self.path.exists() and self.path.is_dir():
             raise StoreError(f"store {self.path}: is a folder; give a file path to --store")
+        if self.read_only:
+            conn = sqlite3.connect(read_only_uri(self.path), uri=True, timeout=60.0)
+            try:
+                self._has_tables = check_schema(conn, self.path)
+            except BaseException:
+                conn.close()
+                raise
+            return conn
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
         try:
+            check_schema(conn, self.path)  # before anything is written to the file
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(SCHEMA)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             conn.execute("SELECT count(*) FROM settings").fetchone()  # reads the file header
         except BaseException:
             conn.close()
             raise
+        self._has_tables = True
         return conn
+
+    def _ready(self) -> bool:
+        """Whether there is anything to read: the file exists and (opened) holds iclab's
+        tables. A read-only store never creates them."""
+        if not self.exists():
+            return False
+        self.conn  # noqa: B018 - opens and checks the file
+        return self._has_tables
 
     def check_writable(self) -> None:
         """Raise a one-line error unless the store can be created or written; writes nothing.
@@ -164,11 +199,10 @@ class Store:
     def _check_intact(self) -> None:
         # A store not in use (no -wal file) is opened immutable, so checking creates no
         # -wal/-shm files next to it; one in use is read through its WAL as usual.
-        in_use = Path(f"{self.path}-wal").exists()
-        uri = f"{self.path.resolve().as_uri()}?mode=ro" + ("" if in_use else "&immutable=1")
-        conn = sqlite3.connect(uri, uri=True, timeout=60.0)
+        conn = sqlite3.connect(read_only_uri(self.path), uri=True, timeout=60.0)
         try:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            check_schema(conn, self.path)
             if self.path.stat().st_size <= _QUICK_CHECK_BYTES:  # O(size): only small stores
                 (verdict,) = conn.execute("PRAGMA quick_check(1)").fetchone()
                 if verdict != "ok":
@@ -239,7 +273,7 @@ class Store:
     @_store_errors
     def existing_keys(self, keys: Sequence[str]) -> set[str]:
         """The subset of ``keys`` already stored."""
-        if not self.exists():
+        if not self._ready():
             return set()
         found: set[str] = set()
         for i in range(0, len(keys), 900):  # SQLite's parameter limit
@@ -254,7 +288,7 @@ class Store:
     @_store_errors
     def units(self, experiment: str, settings_hash: str | None = None) -> list[UnitRecord]:
         """Stored units of ``experiment`` (optionally of one settings hash), in insertion order."""
-        if not self.exists():
+        if not self._ready():
             return []
         sql = ("SELECT key, experiment, settings_hash, point_json, trial, rows_json, seconds,"
                " device FROM units WHERE experiment=?")
@@ -270,7 +304,7 @@ class Store:
     @_store_errors
     def settings_of(self, experiment: str) -> pd.DataFrame:
         """The settings registered for ``experiment`` (one row per settings hash)."""
-        if not self.exists():
+        if not self._ready():
             return pd.DataFrame(columns=["settings_hash", "variant", "version", "settings_json"])
         return pd.read_sql_query(
             "SELECT settings_hash, variant, version, settings_json FROM settings"
@@ -280,7 +314,7 @@ class Store:
     @_store_errors
     def runs(self, experiment: str | None = None) -> pd.DataFrame:
         """The run log (one row per ``iclab run``), newest last."""
-        if not self.exists():
+        if not self._ready():
             return pd.DataFrame()
         sql, args = "SELECT * FROM runs", ()
         if experiment is not None:
@@ -290,7 +324,7 @@ class Store:
     @_store_errors
     def last_unit_time(self, settings_hash: str) -> float | None:
         """When the newest unit of a sweep was stored (epoch seconds); ``None`` if none is."""
-        if not self.exists():
+        if not self._ready():
             return None
         (newest,) = self.conn.execute(
             "SELECT MAX(created) FROM units WHERE settings_hash=?", (settings_hash,)).fetchone()
@@ -299,7 +333,7 @@ class Store:
     @_store_errors
     def experiments(self) -> list[str]:
         """Names of experiments with at least one stored unit."""
-        if not self.exists():
+        if not self._ready():
             return []
         return [r[0] for r in self.conn.execute(
             "SELECT DISTINCT experiment FROM units ORDER BY experiment")]

@@ -11,7 +11,6 @@ the count pinned, the local executor, the process pool and Ray give bit-identica
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -22,7 +21,9 @@ import torch
 
 from iclab.contract import Experiment, RunContext
 from iclab.devices import resolve_device, torch_threads
-from iclab.validation import check_int
+from iclab.environment import UNIT_THREADS_ENV, unit_threads
+
+__all__ = ["UNIT_THREADS_ENV", "Executor", "Unit", "UnitJob", "execute_unit", "unit_threads"]
 
 
 @dataclass(frozen=True)
@@ -60,25 +61,6 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-UNIT_THREADS_ENV = "ICLAB_UNIT_THREADS"
-
-
-def unit_threads() -> int:
-    """Torch intra-op threads of every unit: ``$ICLAB_UNIT_THREADS`` or 1.
-
-    The same number in every executor and process makes a unit's arithmetic, and so its
-    rows, identical wherever it runs; parallelism comes from running units side by side
-    (``--workers``). A larger value speeds a lone large unit but keeps the agreement only
-    between runs with the same value.
-    """
-    raw = os.environ.get(UNIT_THREADS_ENV, "").strip()
-    if not raw:
-        return 1
-    try:
-        value: Any = int(raw)
-    except ValueError:
-        value = raw
-    return check_int(UNIT_THREADS_ENV, value, minimum=1)
 
 
 def execute_unit(job: UnitJob) -> tuple[list[dict[str, Any]], float]:

@@ -11,12 +11,12 @@ no edit anywhere else.
 from __future__ import annotations
 
 import importlib
-import os
 import pkgutil
 from pathlib import Path
 from typing import TypeVar
 
 from iclab.contract import Experiment
+from iclab.environment import experiment_modules
 from iclab.errors import UnknownExperimentError
 
 _REGISTRY: dict[str, type[Experiment]] = {}
@@ -43,8 +43,8 @@ def _import_all() -> None:
         parts = info.name.split(".")[2:]
         if parts[-1] not in _SKIP and not any(p.startswith("_") for p in parts):
             importlib.import_module(info.name)
-    for mod in filter(None, os.environ.get("ICLAB_EXPERIMENT_MODULES", "").split(",")):
-        importlib.import_module(mod.strip())
+    for mod in experiment_modules():  # each checked importable, naming the variable
+        importlib.import_module(mod)
 
 
 def all_experiments() -> dict[str, type[Experiment]]:

@@ -91,6 +91,23 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith(("/", ".", "~")) or name.count("/") > 1 or os.sep + os.sep in name
 
 
+PICKLE_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
+"""Weight files in Python's pickle format, which can run code when loaded: never loaded."""
+
+
+def check_weights_format(model: str, path: Path) -> None:
+    """Refuse a checkpoint folder whose weights exist only as pickle files (e.g.
+    ``pytorch_model.bin``): iclab loads safetensors only (``use_safetensors=True``)."""
+    if any(path.glob("*.safetensors")):
+        return
+    pickled = sorted(p.name for pattern in PICKLE_WEIGHTS for p in path.glob(pattern))
+    if pickled:
+        raise ModelNotFoundError(model, f"its weights are only in pickle format ({pickled[0]}), "
+                                        "which can run code when loaded; iclab loads "
+                                        "safetensors only: re-save it with "
+                                        "save_pretrained(..., safe_serialization=True)")
+
+
 def resolve_model_source(model: str) -> str:
     """The local checkpoint directory to load; raises ``ModelNotFoundError`` otherwise.
 
@@ -105,6 +122,7 @@ def resolve_model_source(model: str) -> str:
             raise ModelNotFoundError(model, "it is a file; give the checkpoint directory")
         if not (path / "config.json").exists():
             raise ModelNotFoundError(model, "the directory has no config.json")
+        check_weights_format(model, path)
         return str(path.resolve())
     if _looks_like_path(model):
         raise ModelNotFoundError(model, "no such directory")
@@ -175,7 +193,7 @@ def load_model(model: str, device: str | torch.device = "cpu",
     torch_dtype = resolve_dtype(dtype, dev)
     source = resolve_model_source(model)
     transformers = import_transformers()
-    kwargs = {**SAFE_KWARGS, _dtype_kwarg(transformers): torch_dtype}
+    kwargs = {**SAFE_KWARGS, "use_safetensors": True, _dtype_kwarg(transformers): torch_dtype}
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(source, **SAFE_KWARGS)
         lm = transformers.AutoModelForCausalLM.from_pretrained(source, **kwargs)

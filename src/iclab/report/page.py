@@ -13,6 +13,7 @@ from iclab.report.format import diff_text, duration, esc, number, when
 from iclab.report.record import Sweep
 from iclab.report.sweep import experiment_section
 from iclab.report_guide import guide, paper_heading, paper_key
+from iclab.safe_output import atomic_write, check_not_store
 
 CSS = """
 body{font-family:system-ui,sans-serif;max-width:1400px;margin:2em auto;padding:0 1.5em;color:#222;
@@ -115,10 +116,11 @@ def write_report(store: str | Path | Store, out: str | Path = "results") -> Path
 
     Raises :class:`ICLabError` if the store does not exist (nothing is written then).
     """
-    db = store if isinstance(store, Store) else Store(store)
+    db = store if isinstance(store, Store) else Store(store, read_only=True)
     if not db.exists():
         raise ICLabError(f"no store at {db.path}; run an experiment first")
     out = Path(out)
+    check_not_store("out", out / "report.html", [db.path])
     out.mkdir(parents=True, exist_ok=True)
     sections, sweeps = [], []
     names = sorted(db.experiments(), key=paper_key)
@@ -143,5 +145,6 @@ def write_report(store: str | Path | Store, out: str | Path = "results") -> Path
         + "</body></html>"
     )
     path = out / "report.html"
-    path.write_text(page, encoding="utf-8")
+    with atomic_write(path, [db.path]) as tmp:
+        tmp.write_text(page, encoding="utf-8")
     return path
