@@ -83,13 +83,20 @@ def plot_cmd(
     Example: ``iclab plot lu2024.fig1 --quick`` or ``iclab plot lu2024.fig1 --hash 3fa2``
     """
     from iclab.engine import Store, load_results
-    from iclab.experiments import get_experiment
     from iclab.figures import write_experiment_figure
+    from iclab.stored_only import find_experiment
 
-    exp = get_experiment(name)
+    db = Store(store)
+    db.check_readable()
+    exp = find_experiment(name, db)
     variant = choose_variant(quick, full, variant_name)
     overrides = parse_overrides(set_)
-    db = Store(store)
+    if exp is None:
+        check_paths(db, out)
+        paths = plot_stored_only(db, name, variant_name if variant_name or quick or full
+                                 else None, hash_, overrides, out)
+        console.print("figure: " + ", ".join(map(str, paths)))
+        return
     wanted = exp.make_settings(variant, overrides)
     check_paths(db, out)
     if hash_ is not None or not overrides:
@@ -100,6 +107,29 @@ def plot_cmd(
                          f"{store}; run `iclab run {name} --{variant}` first")
     paths = write_experiment_figure(exp, wanted, variant, results, out)
     console.print("figure: " + ", ".join(map(str, paths)))
+
+
+def plot_stored_only(db: Any, name: str, variant: str | None, hash_: str | None,
+                     overrides: dict[str, Any], out: Path) -> list[Path]:
+    """Draw a stored sweep of an experiment whose code is not loaded (a plain figure of its
+    rows, :func:`iclab.stored_only.generic_figure`); the sweep is picked by ``--hash``,
+    ``--set`` and the variant, and must be the only one left."""
+    from iclab.engine.export import SweepFilter, stored_sweeps
+    from iclab.figures import save_figure
+    from iclab.stored_only import generic_figure, stored_sweep_frame
+
+    found = stored_sweeps(db, name, SweepFilter(variant, hash_, overrides))
+    if len(found) != 1:
+        known = ", ".join(f"{r.settings_hash[:10]} [{r.variant}]"
+                          for r in stored_sweeps(db, name)) or "none"
+        raise ParameterError("hash", hash_, f"a prefix of one stored settings hash of {name} "
+                             f"({known}); its code is not loaded, so the sweep is chosen by "
+                             "--hash")
+    row = found[0]
+    frame, keys = stored_sweep_frame(db, name, row.settings_hash)
+    fig = generic_figure(frame, keys, f"{name} [{row.variant}] {row.settings_hash[:10]} "
+                         "(stored rows; experiment code not loaded)")
+    return save_figure(fig, out / "figures", f"{name}_{row.variant}_{row.settings_hash[:8]}")
 
 
 def stored_settings(db: Any, exp: Any, variant: str, hash_: str | None,
@@ -146,23 +176,50 @@ def export_cmd(
     name: Annotated[str, typer.Argument(help="Experiment name.")],
     format: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
     out: Annotated[Path | None, typer.Option("--out", help="Output file.")] = None,
+    variant_name: Annotated[str | None, typer.Option(
+        "--variant", help="Keep the sweeps run as this variant (quick, full, ...).")] = None,
+    hash_: Annotated[str | None, typer.Option(
+        "--hash", help="Keep the sweep whose settings hash starts with this.")] = None,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="Keep the sweeps whose setting key equals value: key=value "
+        "(JSON values; repeatable).")] = None,
+    theory: Annotated[bool, typer.Option(
+        "--theory", help="Write the theory curves of the kept sweeps instead of the rows.")]
+    = False,
+    with_settings: Annotated[bool, typer.Option(
+        "--settings/--no-settings", help="Add a settings.KEY column per setting.")] = True,
     store: StoreOpt = DEFAULT_STORE_PATH,
 ) -> None:
-    """Export every stored row of an experiment as a tidy table.
+    """Export the stored rows of an experiment as a tidy table.
 
-    Columns: the point's parameters (papers' symbols), ``trial``, the metrics, then
-    ``variant`` and ``settings_hash``.  Example: ``iclab export lu2024.fig1 --format parquet``
+    Columns: the point's parameters (the papers' symbols), trial, the metrics, then variant,
+    settings_hash and one settings.KEY column per setting.
+    The rows of an experiment whose code is not loaded are exported too (in stored order).
+
+    Examples:
+      iclab export lu2024.fig4 --set d=40 --out fig4_d40.csv
+      iclab export lu2024.fig1 --variant quick --theory --out fig1_theory.csv
     """
-    from iclab.engine.export import export_experiment
+    from iclab.engine import Store
+    from iclab.engine.export import SweepFilter, export_experiment
     from iclab.experiments import get_experiment
+    from iclab.stored_only import find_experiment
     from iclab.validation import check_choice
 
-    get_experiment(name)
     check_choice("format", format, ["csv", "parquet"])
-    target = out or Path("results") / f"{name}.{format}"
-    check_paths(store, target, out_is_file=True)
-    n = export_experiment(store, name, format, target, get_experiment)
-    console.print(f"wrote {n} rows to {target}")
+    db = Store(store)
+    db.check_readable()
+    exp = find_experiment(name, db)
+    if theory and exp is None:
+        raise ParameterError("--theory", True, "used with an experiment whose code is loaded "
+                             f"({name} is only in the store)")
+    where = SweepFilter(variant_name, hash_, parse_overrides(set_))
+    suffix = "_theory" if theory else ""
+    target = out or Path("results") / f"{name}{suffix}.{format}"
+    check_paths(db, target, out_is_file=True)
+    n = export_experiment(db, name, format, target, get_experiment if exp else None, where,
+                          with_settings, theory)
+    console.print(f"wrote {n} {'theory ' if theory else ''}rows to {target}")
 
 
 @app.command("report")

@@ -105,6 +105,36 @@ def _sweep_block(store: Store, sweep: Sweep, exp: Any, settings_json: str, runs:
     return "\n".join(parts)
 
 
+def _stored_only_block(store: Store, sweep: Sweep, settings_json: str, runs: pd.DataFrame,
+                       stem: str, out: Path) -> str:
+    """A sweep of an experiment whose code is not loaded: a plain figure of its stored rows,
+    its parameters and runs (no theory, no claims: they live in the code)."""
+    from iclab.figures import save_figure
+    from iclab.stored_only import generic_figure, stored_sweep_frame
+
+    frame, keys = stored_sweep_frame(store, sweep.name, sweep.settings_hash)
+    sweep.rows = len(frame)
+    parts = [f"<div class='sweep' id='{esc(sweep.anchor)}'>",
+             f"<h3>{esc(sweep.variant)} <span class='meta'>settings "
+             f"{esc(sweep.settings_hash[:12])}</span></h3>",
+             "<p class='differs'>The experiment's code is not loaded (register it by entry "
+             "point or <code>ICLAB_EXPERIMENT_MODULES</code> to see its own figure, theory "
+             "and claims): a plain figure of the stored rows.</p>"]
+    if not frame.empty:
+        fig = generic_figure(frame, keys, f"{sweep.name} [{sweep.variant}]")
+        png = save_figure(fig, out / "figures", stem)[0]
+        src = f"figures/{quote(png.name)}"
+        parts.append(f"<figure><a href='{src}'><img src='{src}' {png_size(png)}"
+                     f"alt='stored rows of {esc(sweep.name)}'></a></figure>")
+    params = pd.DataFrame([(k, json.dumps(v)) for k, v in json.loads(settings_json).items()],
+                          columns=["setting", "value"])
+    run_log = runs[["started", "status", "n_computed", "n_units", "seconds", "executor",
+                    "device", "code_version"]].assign(started=runs.started.map(when))
+    parts += ["<h3>Parameters</h3>", table(params), "<h3>Runs</h3>", table(run_log, digits=3),
+              "</div>"]
+    return "\n".join(parts)
+
+
 def experiment_section(store: Store, name: str, out: Path) -> tuple[str, list[Sweep]]:
     base = re.sub(r"[^A-Za-z0-9_-]", "-", name)
     head = f"<h2 id='{esc(base)}'>{esc(name)}</h2>"
@@ -151,11 +181,12 @@ def experiment_section(store: Store, name: str, out: Path) -> tuple[str, list[Sw
         if stem in seen_stems:  # e.g. the same settings under an older experiment version
             stem = f"{stem}_{h[:8]}"
         seen_stems.add(stem)
-        if exp is None:
-            sweep.problem = "not a registered experiment in this version"
-        elif h not in settings_rows.index:
+        if h not in settings_rows.index:
             sweep.problem = "settings not recorded in the store"
-        if sweep.problem:
+        if exp is None and not sweep.problem:
+            blocks.append(_stored_only_block(store, sweep, settings_rows.settings_json[h],
+                                             sweep_runs, stem, out))
+        elif sweep.problem:
             blocks.append(f"<div class='sweep' id='{esc(sweep.anchor)}'><h3>{esc(variant)}</h3>"
                           f"<p class='warn'>{esc(sweep.problem)}; {sweep.stored} units "
                           "stored</p></div>")
