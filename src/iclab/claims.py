@@ -93,6 +93,8 @@ class Claim:
         counterexample: ``ClaimData -> ClaimData``, a corruption of the results (or theory)
             under which ``check`` must not say ``holds``.
         variants: the variants in which the claim is expected to hold.
+        settings: the settings the claim was stated for (``{"rho": 0.01}``); empty: those of
+            the variant of the class that declares it (:mod:`iclab.claim_scope`).
     """
 
     id: str
@@ -101,6 +103,8 @@ class Claim:
     check: Check
     counterexample: Counterexample
     variants: tuple[str, ...] = ("quick", "full")
+    settings: dict[str, Any] = dataclasses.field(default_factory=dict, hash=False,
+                                                 compare=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,6 +121,10 @@ class ClaimResult:
     uncertainty: float
     threshold: float
     detail: str
+    #: the stated settings this sweep changes (``"rho 0.01 → 0.5"``); empty when none
+    settings_differ: str = ""
+    #: why an inconclusive verdict could not be decided (empty otherwise)
+    note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: non-finite numbers become ``None``."""
@@ -131,8 +139,12 @@ def evaluate_claims(experiment: Any, data: ClaimData) -> list[ClaimResult]:
     """Run every claim of ``experiment`` declared for ``data.variant``.
 
     A check that raises is reported as ``inconclusive`` with the error in ``detail`` (a
-    broken check must never read as a claim that holds).
+    broken check must never read as a claim that holds). Each result also says which of the
+    settings the claim was stated for this sweep changes (``settings_differ``, see
+    :mod:`iclab.claim_scope`) and, when inconclusive, why (``note``).
     """
+    from iclab.claim_scope import settings_difference, stated_settings, undecided_note
+
     out: list[ClaimResult] = []
     for claim in experiment.claims:
         if data.variant not in claim.variants:
@@ -142,9 +154,12 @@ def evaluate_claims(experiment: Any, data: ClaimData) -> list[ClaimResult]:
         except Exception as exc:  # noqa: BLE001 - reported, never hidden
             ev = Evidence("inconclusive", math.nan, math.nan, math.nan,
                           f"check raised {type(exc).__name__}: {exc}".splitlines()[0])
+        differ = settings_difference(stated_settings(experiment, claim, data.variant),
+                                     data.settings)
         out.append(ClaimResult(experiment.name, claim.id, claim.statement, claim.source,
                                data.variant, ev.verdict, float(ev.statistic),
-                               float(ev.uncertainty), float(ev.threshold), ev.detail))
+                               float(ev.uncertainty), float(ev.threshold), ev.detail, differ,
+                               undecided_note(ev.verdict, float(ev.uncertainty), ev.detail)))
     return out
 
 

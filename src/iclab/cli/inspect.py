@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from iclab._cli_errors import one_line_errors as _one_line_errors
 from iclab.cli.common import (
     DEFAULT_STORE_PATH,
     OutOpt,
+    PlainOpt,
     SetOpt,
     StoreOpt,
     VariantOpt,
@@ -21,46 +21,52 @@ from iclab.cli.common import (
     parse_overrides,
 )
 from iclab.cli.root import app, console
+from iclab.cli.tables import Column, print_table
 from iclab.errors import ICLabError, ParameterError
 
 
 @app.command("list")
 @_one_line_errors
-def list_cmd() -> None:
-    """List the registered experiments.  Example: ``iclab list``"""
+def list_cmd(plain: PlainOpt = False) -> None:
+    """List the registered experiments (with those registered by plug-ins).
+
+    Example:
+      iclab list
+    """
     from iclab.experiments import all_experiments
 
-    table = Table(title="iclab experiments")
-    table.add_column("name", no_wrap=True, style="bold")  # names are typed back: never cut
-    table.add_column("title", ratio=1)
-    table.add_column("variants", no_wrap=True)
-    table.add_column("demo", no_wrap=True)
-    table.add_column("claims", no_wrap=True, justify="right")
-    for name, cls in all_experiments().items():
-        table.add_row(name, cls.title, ", ".join(cls.variants), "yes" if cls.in_demo else "no",
-                      str(len(cls.claims)))
-    console.print(table)
+    columns = (Column("name", 0, wrap=False), Column("title", 0), Column("variants", 1),
+               Column("demo", 2, wrap=False), Column("claims", 2, wrap=False, justify="right"))
+    rows = [[name, cls.title, ", ".join(cls.variants), "yes" if cls.in_demo else "no",
+             str(len(cls.claims))] for name, cls in all_experiments().items()]
+    print_table(console, "iclab experiments", columns, rows, plain,
+                styles=[["bold", "", "", "", ""]] * len(rows))
 
 
 @app.command("show")
 @_one_line_errors
 def show_cmd(
-    name: Annotated[str, typer.Argument(help="Experiment name (see `iclab list`).")],
+    name: Annotated[str, typer.Argument(help="Experiment name (see iclab list).")],
+    plain: PlainOpt = False,
 ) -> None:
-    """Show an experiment's settings, defaults and variants.  Example: ``iclab show lu2024.fig1``"""
+    """Show an experiment's settings, defaults and variants.
+
+    Example:
+      iclab show lu2024.fig1
+    """
     from iclab.experiments import get_experiment
 
     exp = get_experiment(name)
-    console.print(f"[bold]{exp.name}[/bold] — {exp.title} ({exp.paper})")
-    table = Table()
-    for col in ("setting", "default", *exp.variants, "description"):
-        table.add_column(col)
+    console.print(f"{exp.name} — {exp.title} ({exp.paper})", markup=False, highlight=False)
+    columns = (Column("setting", 0, wrap=False), Column("default", 1),
+               *(Column(v, 2) for v in exp.variants), Column("description", 0))
+    rows = []
     for key, field in exp.Settings.model_fields.items():
         default = field.get_default(call_default_factory=True)
-        table.add_row(key, repr(default),
-                      *(repr(v[key]) if key in v else "" for v in exp.variants.values()),
-                      field.description or "")
-    console.print(table)
+        rows.append([key, repr(default),
+                     *(repr(v[key]) if key in v else "" for v in exp.variants.values()),
+                     field.description or ""])
+    print_table(console, f"settings of {exp.name}", columns, rows, plain)
 
 
 @app.command("plot")

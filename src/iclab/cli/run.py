@@ -17,13 +17,14 @@ from iclab.cli.common import (
     DeviceOpt,
     FullOpt,
     OutOpt,
+    PlainOpt,
     QuickOpt,
     SetOpt,
     StoreOpt,
     VariantOpt,
     choose_variant,
-    claims_table,
     parse_overrides,
+    print_claims,
     validate_run,
 )
 from iclab.cli.root import app, console
@@ -48,6 +49,7 @@ def run_cmd(
     plot: Annotated[bool, typer.Option(help="Write the figure after the run.")] = True,
     allow_large: Annotated[bool, typer.Option(
         "--allow-large", help="Run a plan above the size guards (units, memory).")] = False,
+    plain: PlainOpt = False,
 ) -> None:
     """Run (or resume) an experiment; finished points are never recomputed.
 
@@ -74,7 +76,7 @@ def run_cmd(
         console.print("figure: " + ", ".join(map(str, paths)))
     verdicts = claims_of_run(res)
     if verdicts:
-        console.print(claims_table(verdicts, title=f"claims of {exp.name} [{variant}]"))
+        print_claims(console, verdicts, f"claims of {exp.name} [{variant}]", plain)
     if overrides:
         console.print("[dim]settings differ from the variant: read the verdicts as a check of "
                       "these settings[/dim]")
@@ -94,6 +96,7 @@ def check_cmd(
     workers: Annotated[int, typer.Option(help="Processes (a process pool when > 1).")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of verdicts.")]
     = False,
+    plain: PlainOpt = False,
 ) -> None:
     """Run (or resume) experiments and check the claims their figures are meant to show.
 
@@ -126,7 +129,7 @@ def check_cmd(
     if as_json:
         typer.echo(_strict_json([v.to_dict() for v in verdicts], indent=1))
     else:
-        console.print(claims_table(verdicts, title=f"claims [{variant}]"))
+        print_claims(console, verdicts, f"claims [{variant}]", plain)
         counts = {k: sum(v.verdict == k for v in verdicts) for k in VERDICT_STYLE}
         console.print(", ".join(f"{n} {k}" for k, n in counts.items()))
     raise typer.Exit(exit_code(verdicts))
