@@ -147,3 +147,29 @@ def test_claims_table_names_the_point_and_the_settings() -> None:
     assert "(tau=1.15)" in text and "differ:" in text and "rho 0.01" in text
     assert any("stated for other settings" in line for line in claims_notes([v]))
     assert any("cannot decide" in line for line in claims_notes([v]))
+
+
+def test_plain_help_drops_markup_and_breaks_at_sentences() -> None:
+    from iclab.cli.helptext import plain_help
+
+    doc = """Run it.
+
+    Exit status: 0 when every claim holds, 1 when any fails or is inconclusive, 2 on bad
+    input. With ``--set`` the settings differ.
+    Example: ``iclab run a --quick`` or ``iclab run b``
+    """
+    assert plain_help(doc) == (
+        "Run it.\n\nExit status: 0 when every claim holds, 1 when any fails or is "
+        "inconclusive, 2 on bad input.\nWith --set the settings differ.\n\n"
+        "Example:\n  iclab run a --quick\n  iclab run b")
+
+
+def test_every_command_help_is_free_of_markup() -> None:
+    from iclab.cli.root import COMMAND_ORDER
+
+    runner = CliRunner()
+    for command in [c for c in COMMAND_ORDER if c not in ("llm", "theory")]:
+        done = runner.invoke(app, [command, "--help"], env={"COLUMNS": "80"})
+        assert done.exit_code == 0, (command, done.output)
+        assert "``" not in done.output and ":func:" not in done.output, command
+        assert "Example" in done.output, command

@@ -24,7 +24,7 @@ QuickOpt = Annotated[bool, typer.Option("--quick", help="Laptop-size variant (de
 FullOpt = Annotated[bool, typer.Option("--full", help="Paper-size variant.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu or cuda[:N].")]
 VariantOpt = Annotated[str | None, typer.Option(
-    "--variant", help="A named variant other than quick/full (see `iclab show NAME`).")]
+    "--variant", help="A named variant other than quick/full (see iclab show NAME).")]
 
 __all__ = ["DEFAULT_STORE_PATH", "DeviceOpt", "FullOpt", "OutOpt", "QuickOpt", "SetOpt",
            "PlainOpt", "StoreOpt", "VariantOpt", "check_paths", "choose_variant", "claims_notes",

@@ -33,7 +33,7 @@ from iclab.cli.root import app, console
 @app.command("run")
 @_one_line_errors
 def run_cmd(
-    name: Annotated[str, typer.Argument(help="Experiment name (see `iclab list`).")],
+    name: Annotated[str, typer.Argument(help="Experiment name (see iclab list).")],
     quick: QuickOpt = False,
     full: FullOpt = False,
     variant_name: VariantOpt = None,
