@@ -64,7 +64,7 @@ def test_demo_counts_experiments_and_writes_report(tmp_path: Path) -> None:
     assert "experiment 2 of 2: toynewcomer.second" in text
     assert (tmp_path / "figures" / "toynewcomer.first_quick.png").exists()
     page = report.read_text()
-    assert page.index("id='claims'") < page.index("id='contents'") < page.index("id='summary'")
+    assert page.index('id="contents"') < page.index('id="claims"') < page.index('id="summary"')
     assert "href='figures/toynewcomer.first_quick.png'" in page
 
 

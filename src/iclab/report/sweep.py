@@ -20,6 +20,7 @@ from iclab.figures import figure_stem, settings_diff, write_experiment_figure
 from iclab.report.deviations import d_of, d_scaling, deviation_block, finite_d_note
 from iclab.report.format import diff_text, duration, esc, png_size, table, when
 from iclab.report.record import Sweep
+from iclab.report.templating import sweep_claims_html
 from iclab.report_guide import guide
 
 
@@ -57,6 +58,7 @@ def _sweep_block(store: Store, sweep: Sweep, exp: Any, settings_json: str, runs:
              f"settings {esc(sweep.settings_hash[:12])}</span></h3>", differs]
     figure_html, deviation_html = "<p class='meta'>no rows to plot</p>", ""
     sweep.claims = evaluate_claims(exp, ClaimData(settings, results, theory, sweep.variant))
+    claims_html = sweep_claims_html(sweep)
     try:
         deviation_html = deviation_block(exp, settings, results, theory, sweep)
         if not results.empty:
@@ -96,7 +98,7 @@ def _sweep_block(store: Store, sweep: Sweep, exp: Any, settings_json: str, runs:
     context_html = (f"<p class='context'>{esc(context)}{esc(d_note)}</p>"
                     if (context or d_note) and sweep.worst_rel_dev is not None else "")
     parts += [
-        figure_html,
+        figure_html, claims_html,
         "<h3>Theory vs experiment (per curve)</h3>", context_html, deviation_html,
         "<div class='grid'><div><h3>Run facts</h3>", table(facts_frame), "</div><div>",
         "<h3>Parameters</h3>", table(params), "</div></div>",
@@ -186,6 +188,8 @@ def experiment_section(store: Store, name: str, out: Path) -> tuple[str, list[Sw
         if exp is None and not sweep.problem:
             blocks.append(_stored_only_block(store, sweep, settings_rows.settings_json[h],
                                              sweep_runs, stem, out))
+            sweep.problem = ("not a registered experiment in this version (its code is not "
+                             "loaded): a plain figure of the stored rows")
         elif sweep.problem:
             blocks.append(f"<div class='sweep' id='{esc(sweep.anchor)}'><h3>{esc(variant)}</h3>"
                           f"<p class='warn'>{esc(sweep.problem)}; {sweep.stored} units "
