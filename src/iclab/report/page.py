@@ -15,7 +15,7 @@ from iclab.claims import VERDICTS
 from iclab.engine.runner import code_version
 from iclab.engine.store import Store
 from iclab.errors import ICLabError
-from iclab.report.format import diff_text, duration, esc, when
+from iclab.report.format import diff_text, duration, when
 from iclab.report.record import Sweep
 from iclab.report.sweep import experiment_section
 from iclab.report.templating import ENV, claim_rows
@@ -56,24 +56,20 @@ span.inconclusive{color:#222;background:#f9c74f}
 """
 
 def summary(sweeps: list[Sweep]) -> str:
-    header = ("<tr><th>experiment</th><th>variant</th><th>units stored / planned</th>"
-              "<th>rows</th><th>compute time</th><th>wall time</th><th>last run</th>"
-              "<th>worst |rel. dev.| theory vs exp.</th><th>code version</th></tr>")
+    """The summary table: one row per stored sweep."""
     rows = []
     for s in sweeps:
         complete = s.planned is not None and s.stored >= s.planned
-        cls = "error" if s.problem else ("ok" if complete else "warn")
-        dev = "—" if s.worst_rel_dev is None else f"{s.worst_rel_dev:.3g}"
-        planned = "?" if s.planned is None else s.planned
-        rows.append(
-            f"<tr><td><a href='#{esc(s.anchor)}'>{esc(s.name)}</a></td><td>{esc(s.variant)}"
-            f"{'<div class=meta>' + esc(diff_text(s.differs)) + '</div>' if s.differs else ''}"
-            "</td>"
-            f"<td class='{cls}'>{s.stored} / {planned}</td><td>{s.rows}</td>"
-            f"<td>{duration(s.compute_seconds)}</td><td>{duration(s.wall_seconds)}</td>"
-            f"<td>{esc(s.last_status)}{' — ' + esc(s.problem) if s.problem else ''}</td>"
-            f"<td>{dev}</td><td>{esc(', '.join(s.code_versions))}</td></tr>")
-    return f"<table class='summary'>{header}{''.join(rows)}</table>"
+        rows.append({
+            "anchor": s.anchor, "name": s.name, "variant": s.variant,
+            "differs": diff_text(s.differs),
+            "cls": "error" if s.problem else ("ok" if complete else "warn"),
+            "stored": s.stored, "planned": "?" if s.planned is None else s.planned,
+            "rows": s.rows, "compute": duration(s.compute_seconds),
+            "wall": duration(s.wall_seconds), "status": s.last_status, "problem": s.problem,
+            "dev": "—" if s.worst_rel_dev is None else f"{s.worst_rel_dev:.3g}",
+            "versions": ", ".join(s.code_versions)})
+    return ENV.get_template("summary.html.j2").render(rows=rows)
 
 
 def _counts(verdicts: list[str]) -> list[tuple[str, int]]:
