@@ -22,7 +22,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from iclab._plugin_paths import install as _install_plugin_finder
 from iclab.errors import ICLabError, ParameterError
+
+_install_plugin_finder()  # plug-in files given by path import by name in worker processes too
 
 
 def __getattr__(name: str) -> Any:

@@ -74,8 +74,8 @@ def test_registered_by_file_path_then_read_without_its_code(tmp_path: Path) -> N
     env = _env(ICLAB_EXPERIMENT_MODULES=str(MODULE_FILE))
     listed = _iclab("list", "--plain", cwd=tmp_path, env=env)
     assert listed.returncode == 0 and NAME in listed.stdout, listed.stderr
-    run = _iclab("run", NAME, *SMALL, "--store", "s.sqlite", "--out", "o", cwd=tmp_path,
-                 env=env)
+    run = _iclab("run", NAME, *SMALL, "--workers", "2", "--store", "s.sqlite", "--out", "o",
+                 cwd=tmp_path, env=env)
     assert run.returncode == 0, run.stderr[-2000:]
     assert list((tmp_path / "o" / "figures").glob("mine.fig1_rho05_quick*.png"))
     check = _iclab("check", NAME, *SMALL, "--store", "s.sqlite", "--json", cwd=tmp_path,

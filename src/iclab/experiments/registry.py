@@ -19,7 +19,6 @@ A plug-in that cannot be loaded raises a one-line :class:`PluginError` naming it
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.util
 import os
@@ -30,6 +29,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TypeVar
 
+from iclab._plugin_paths import is_path, module_name
 from iclab.contract import Experiment
 from iclab.errors import ICLabError, UnknownExperimentError
 
@@ -63,23 +63,17 @@ class PluginError(ICLabError):
     cannot be loaded."""
 
 
-def _is_path(spec: str) -> bool:
-    return spec.endswith(".py") or os.sep in spec or spec.startswith(("~", "."))
-
-
 def load_module_path(path: str | Path) -> ModuleType:
     """Import the Python file at ``path`` (once per resolved path) and return the module.
 
-    Its module name is ``iclab_plugin_<stem>_<hash of the path>`` (kept in ``sys.modules``,
-    so that its classes pickle to worker processes that load the same path).
+    Its module name is :func:`iclab._plugin_paths.module_name` of the path, which worker
+    processes resolve too (their classes pickle by it).
     """
     file = Path(path).expanduser().resolve()
     if not file.is_file():
         raise PluginError(f"{ENV_VAR}: {path} is not a file; give a module name or a path "
                           "to a .py file")
-    digest = hashlib.sha1(str(file).encode()).hexdigest()[:8]
-    stem = "".join(c if c.isalnum() else "_" for c in file.stem)
-    name = f"iclab_plugin_{stem}_{digest}"
+    name = module_name(file)
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, file)
@@ -98,7 +92,7 @@ def load_module_path(path: str | Path) -> ModuleType:
 def _load(spec: str, origin: str) -> None:
     """Import one plug-in module (a name or a file path); errors become a :class:`PluginError`."""
     try:
-        if _is_path(spec):
+        if is_path(spec):
             load_module_path(spec)
         else:
             importlib.import_module(spec)
