@@ -65,7 +65,7 @@ def test_demo_counts_experiments_and_writes_report(tmp_path: Path) -> None:
     assert (tmp_path / "figures" / "toynewcomer.first_quick.png").exists()
     page = report.read_text()
     assert page.index('id="contents"') < page.index('id="claims"') < page.index('id="summary"')
-    assert "href='figures/toynewcomer.first_quick.png'" in page
+    assert 'href="figures/toynewcomer.first_quick.png"' in page
 
 
 def test_demo_ends_with_the_claims_summary_and_the_report_url(tmp_path: Path) -> None:
