@@ -77,7 +77,7 @@ def run_cmd(
     verdicts = claims_of_run(res)
     if verdicts:
         print_claims(console, verdicts, f"claims of {exp.name} [{variant}]", plain)
-    if overrides:
+    if overrides and not any(getattr(v, "settings_differ", "") for v in verdicts):
         console.print("[dim]settings differ from the variant: read the verdicts as a check of "
                       "these settings[/dim]")
 
