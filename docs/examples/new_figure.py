@@ -87,6 +87,9 @@ assert isinstance(OneStepGD(torch.ones(3)), Predictor)
 # one-line error), its grid, one unit of work, the theory, the figure and the claims it tests,
 # each claim a statistical check fixed before the run. Registered with `@register` in the
 # package, it is found by name (`iclab run example.one_step_gd`); here it is passed directly.
+# Kept outside iclab, the same class decorated with `@register` is found by every `iclab`
+# command through `ICLAB_EXPERIMENT_MODULES=path/to/this_file.py` or an entry point of the
+# group `iclab.experiments` in its own package: `docs/examples/plugin` is such a package.
 
 # %%
 class OneStepGDSettings(ExperimentSettings):

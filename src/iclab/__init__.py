@@ -22,7 +22,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from iclab._plugin_paths import install as _install_plugin_finder
 from iclab.errors import ICLabError, ParameterError
+
+_install_plugin_finder()  # plug-in files given by path import by name in worker processes too
 
 
 def __getattr__(name: str) -> Any:
@@ -60,31 +63,42 @@ def check_experiment(*args: Any, **kwargs: Any) -> tuple[RunResult, list[ClaimRe
 
 
 def stored_results(experiment: str, store: str | Path | None = None,
-                   variant: str | None = None) -> pd.DataFrame:
+                   variant: str | None = None, hash: str | None = None,
+                   settings: dict[str, Any] | None = None, with_settings: bool = True,
+                   theory: bool = False) -> pd.DataFrame:
     """Every row stored for ``experiment`` (all settings and variants), as one DataFrame.
 
     Columns: the point's parameters (papers' symbols: ``d``, ``tau``, ``alpha``, …),
-    ``trial``, the metrics (``e_icl``, ``risk``, …), then ``variant`` and ``settings_hash``
-    (one value per stored settings). ``store`` defaults to
-    :data:`iclab.engine.store.DEFAULT_STORE_PATH`. ``variant`` keeps only that variant's
-    rows. An empty frame when nothing is stored. The same table ``iclab export`` writes.
+    ``trial``, the metrics (``e_icl``, ``risk``, …), then ``variant``, ``settings_hash``
+    (one value per stored settings) and, with ``with_settings``, one ``settings.<key>``
+    column per setting. ``store`` defaults to
+    :data:`iclab.engine.store.DEFAULT_STORE_PATH`. ``variant``, ``hash`` (a prefix of the
+    settings hash) and ``settings`` (``{key: value}`` the stored settings must equal) keep
+    some sweeps; ``theory=True`` returns their theory curves instead. An empty frame when
+    nothing is stored. The same table ``iclab export`` writes (its ``--variant``, ``--hash``,
+    ``--set`` and ``--theory``). Rows of an experiment whose code is not loaded come in
+    stored order.
     """
+    import pandas as pd
+
     from iclab.engine.defaults import DEFAULT_STORE_PATH
+    from iclab.engine.export import SweepFilter, theory_frame
     from iclab.engine.export import stored_frame as _frame
     from iclab.engine.store import Store
+    from iclab.experiments import get_experiment
+    from iclab.stored_only import find_experiment
 
     store = DEFAULT_STORE_PATH if store is None else store
     db = store if isinstance(store, Store) else Store(store, read_only=True)
     if not db.exists():
-        import pandas as pd
-
         return pd.DataFrame()
-    from iclab.experiments import get_experiment
-
-    frame = _frame(db, experiment, get_experiment)
-    if variant is not None and not frame.empty:
-        frame = frame[frame["variant"] == variant].reset_index(drop=True)
-    return frame
+    where = SweepFilter(variant, hash, dict(settings or {}))
+    exp = find_experiment(experiment, db)
+    if theory:
+        if exp is None:
+            raise ICLabError(f"the theory of {experiment} needs its code: load the experiment")
+        return theory_frame(db, exp, where)
+    return _frame(db, experiment, get_experiment if exp else None, where, with_settings)
 
 
 def stored_frame(store: Any, experiment: str) -> pd.DataFrame:

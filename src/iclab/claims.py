@@ -129,6 +129,8 @@ class Claim:
             check must say ``fails`` (``iclab check --controls``).
         no_control: when ``controls`` is empty, why no realistic control exists (shown by
             ``iclab check --controls`` and the report).
+        settings: the settings the claim was stated for (``{"rho": 0.01}``); empty: those of
+            the variant of the class that declares it (:mod:`iclab.claim_scope`).
     """
 
     id: str
@@ -137,6 +139,8 @@ class Claim:
     check: Check
     counterexample: Counterexample
     variants: tuple[str, ...] = ("quick", "full")
+    settings: dict[str, Any] = dataclasses.field(default_factory=dict, hash=False,
+                                                 compare=False)
     controls: tuple[Control, ...] = ()
     no_control: str = ""
 
@@ -170,6 +174,10 @@ class ClaimResult:
     control: str = ""
     #: minimum detectable effect of the deciding comparison at these seeds (NaN: unknown)
     mde: float = math.nan
+    #: the stated settings this sweep changes (``"rho 0.01 → 0.5"``); empty when none
+    settings_differ: str = ""
+    #: why an inconclusive verdict could not be decided (empty otherwise)
+    note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: non-finite numbers become ``None``."""
@@ -192,18 +200,26 @@ def run_check(claim: Claim, data: ClaimData) -> Evidence:
 
 def claim_result(experiment: Any, claim: Claim, data: ClaimData, ev: Evidence,
                  **extra: Any) -> ClaimResult:
-    """One row of ``iclab check`` for ``claim``'s evidence, with its ledger revision."""
+    """One row of ``iclab check`` for ``claim``'s evidence: its ledger revision, which of the
+    settings the claim was stated for this sweep changes (``settings_differ``, see
+    :mod:`iclab.claim_scope`) and, when inconclusive, why (``note``)."""
+    from iclab.claim_scope import settings_difference, stated_settings, undecided_note
     from iclab.claims_ledger import ledger_status
 
     revision, revised = ledger_status(experiment.name, claim.id)
+    differ = settings_difference(stated_settings(experiment, claim, data.variant),
+                                 data.settings)
     return ClaimResult(experiment.name, claim.id, claim.statement, claim.source,
                        data.variant, ev.verdict, float(ev.statistic), float(ev.uncertainty),
-                       float(ev.threshold), ev.detail, revision, revised, mde=float(ev.mde),
+                       float(ev.threshold), ev.detail, revision=revision,
+                       revised_after_run=revised, mde=float(ev.mde), settings_differ=differ,
+                       note=undecided_note(ev.verdict, float(ev.uncertainty), ev.detail),
                        **extra)
 
 
 def evaluate_claims(experiment: Any, data: ClaimData) -> list[ClaimResult]:
-    """Run every claim of ``experiment`` declared for ``data.variant`` (see :func:`run_check`)."""
+    """Run every claim of ``experiment`` declared for ``data.variant`` (see :func:`run_check`
+    and :func:`claim_result`)."""
     return [claim_result(experiment, claim, data, run_check(claim, data))
             for claim in experiment.claims if data.variant in claim.variants]
 

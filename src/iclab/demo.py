@@ -10,12 +10,36 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from iclab.claims import VERDICTS, ClaimResult
 from iclab.engine import DEFAULT_STORE_PATH, Store, make_executor, run_experiment
+from iclab.engine.check import claims_of_run
 from iclab.errors import ICLabError
 from iclab.experiments import all_experiments, get_experiment
 from iclab.figures import write_experiment_figure
 from iclab.safe_output import atomic_write
 from iclab.validation import check_int
+
+
+def claims_summary(verdicts: list[ClaimResult]) -> list[str]:
+    """The lines the demo ends with: the verdict counts, then every claim that does not
+    hold (its verdict, experiment and claim, statistic against threshold, and why when the
+    data cannot decide or the settings differ from those the claim was stated for)."""
+    counts = {k: sum(v.verdict == k for v in verdicts) for k in VERDICTS}
+    lines = [f"claims: {len(verdicts)} checked: " + ", ".join(f"{n} {k}"
+                                                               for k, n in counts.items())]
+    for v in verdicts:
+        if v.verdict == "holds":
+            continue
+        why = "; ".join(x for x in (getattr(v, "note", ""), getattr(v, "settings_differ", ""))
+                        if x)
+        stat = f"{v.statistic:.4g} vs {v.threshold:.4g}"
+        lines.append(f"  {v.verdict}: {v.experiment} {v.claim} ({stat})"
+                     + (f" — {why}" if why else ""))
+    if len(lines) == 1 and verdicts:
+        lines.append("  every claim holds")
+    lines.append("  (iclab check NAME --quick prints one experiment's table; the report has "
+                  "them all)")
+    return lines
 
 
 def run_demo(variant: str = "quick", out: Path = Path("results"), only: str | None = None,
@@ -29,7 +53,8 @@ def run_demo(variant: str = "quick", out: Path = Path("results"), only: str | No
     not a terminal. Writes ``out/iclab.sqlite`` (the store),
     ``out/figures/<name>_<variant>.{png,pdf}``,
     ``out/tables/<name>_<variant>.csv`` and ``out/results.csv`` (all rows, with an
-    ``experiment`` column), then ``out/report.html``. Raises if any experiment failed
+    ``experiment`` column), then ``out/report.html``; ends with the claims summary
+    (:func:`claims_summary`) and the report as a ``file://`` URL. Raises if any experiment failed
     (after running all the others).
     """
     console = console or Console()
@@ -44,7 +69,7 @@ def run_demo(variant: str = "quick", out: Path = Path("results"), only: str | No
     for col in ("units", "computed", "seconds"):
         summary.add_column(col, justify="right", no_wrap=True)
 
-    tables, failures = [], []
+    tables, failures, verdicts = [], [], []
     demo_start = time.perf_counter()
     for k, name in enumerate(names, 1):
         exp = get_experiment(name)
@@ -61,6 +86,7 @@ def run_demo(variant: str = "quick", out: Path = Path("results"), only: str | No
             console.print(f"[red]✗ {name} failed: {exc}[/red]")
             traceback.print_exc()
             continue
+        verdicts.extend(claims_of_run(res))
         with atomic_write(out / "tables" / f"{name}_{variant}.csv", [store.path]) as tmp:
             res.results.to_csv(tmp, index=False)
         tables.append(res.results.assign(experiment=name))
@@ -74,7 +100,10 @@ def run_demo(variant: str = "quick", out: Path = Path("results"), only: str | No
     report = write_report(store, out)
     console.print(summary)
     console.print(f"figures: {out / 'figures'}  tables: {out / 'tables'}")
-    console.print(f"report: {report}")
+    for line in claims_summary(verdicts):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    console.print(f"report: {report.resolve().as_uri()}", markup=False, highlight=False,
+                  soft_wrap=True)
     if failures:
         raise ICLabError(f"{len(failures)} experiment(s) failed: {', '.join(failures)}")
     return report

@@ -45,9 +45,20 @@ def debug_enabled() -> bool:
 
 
 def experiment_modules() -> list[str]:
-    """The module names in ``ICLAB_EXPERIMENT_MODULES``; each must be importable."""
+    """The entries of ``ICLAB_EXPERIMENT_MODULES``: module names, each importable, or paths
+    of ``.py`` files, each an existing file."""
+    from pathlib import Path
+
+    from iclab._plugin_paths import is_path
+
     names = [m.strip() for m in os.environ.get(MODULES_ENV, "").split(",") if m.strip()]
     for name in names:
+        if is_path(name):
+            if not Path(name).expanduser().is_file():
+                raise ParameterError(MODULES_ENV, os.environ[MODULES_ENV],
+                                     f"comma-separated module names or .py files ({name!r} "
+                                     "is not a file)")
+            continue
         try:
             found = importlib.util.find_spec(name) is not None
         except (ImportError, ValueError):

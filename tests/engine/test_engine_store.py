@@ -93,8 +93,9 @@ def test_export_csv_and_parquet(tmp_path: Path) -> None:
     pq = pd.read_parquet(tmp_path / "t.parquet")
     assert n_csv == n_pq == len(res.results) == len(csv) == len(pq)
     assert list(csv.columns[:3]) == ["x", "trial", "method"]
-    assert {"variant", "settings_hash"} <= set(pq.columns)
-    pd.testing.assert_frame_equal(_sorted(csv.drop(columns=["variant", "settings_hash"])),
+    assert {"variant", "settings_hash", "settings.seed"} <= set(pq.columns)
+    meta = ["variant", "settings_hash", *[c for c in csv.columns if c.startswith("settings.")]]
+    pd.testing.assert_frame_equal(_sorted(csv.drop(columns=meta)),
                                   _sorted(res.results), check_dtype=False)
 
 

@@ -64,5 +64,30 @@ def test_demo_counts_experiments_and_writes_report(tmp_path: Path) -> None:
     assert "experiment 2 of 2: toynewcomer.second" in text
     assert (tmp_path / "figures" / "toynewcomer.first_quick.png").exists()
     page = report.read_text()
-    assert page.index("id='claims'") < page.index("id='contents'") < page.index("id='summary'")
-    assert "href='figures/toynewcomer.first_quick.png'" in page
+    assert page.index('id="contents"') < page.index('id="claims"') < page.index('id="summary"')
+    assert 'href="figures/toynewcomer.first_quick.png"' in page
+
+
+def test_demo_ends_with_the_claims_summary_and_the_report_url(tmp_path: Path) -> None:
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=100, force_terminal=False)
+    report = run_demo(out=tmp_path, only="toynewcomer.first", console=console)
+    lines = buffer.getvalue().strip().splitlines()
+    assert lines[-1] == f"report: {report.resolve().as_uri()}"
+    assert any(line.startswith("claims: 0 checked") for line in lines[-5:])
+
+
+def test_claims_summary_counts_and_lists_what_does_not_hold() -> None:
+    from iclab.claims import ClaimResult
+    from iclab.demo import claims_summary
+
+    def result(claim: str, verdict: str, **extra: Any) -> ClaimResult:
+        return ClaimResult("lu2024.fig1", claim, "s", "ours", "quick", verdict, 1.07, 0.05,
+                           1.0, "d", **extra)
+
+    lines = claims_summary([result("a", "holds"), result("b", "fails"),
+                            result("c", "inconclusive", note="too few trials")])
+    assert lines[0] == "claims: 3 checked: 1 holds, 1 fails, 1 inconclusive"
+    assert lines[1] == "  fails: lu2024.fig1 b (1.07 vs 1)"
+    assert lines[2] == "  inconclusive: lu2024.fig1 c (1.07 vs 1) — too few trials"
+    assert not any(" a (" in line for line in lines)

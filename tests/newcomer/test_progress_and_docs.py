@@ -97,3 +97,13 @@ def test_citation_files() -> None:
     bib = (ROOT / "docs" / "citing.md").read_text()
     for key in ("lu2025asymptotic", "li2024finegrained", "shi2024larger", "iclab"):
         assert f"{{{key}," in bib
+
+
+def test_readme_is_short_and_points_to_the_measurements() -> None:
+    """README.md stays under 200 lines: one current time per set-up command; the measurement
+    history lives in docs/benchmarks.md."""
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 200
+    assert "## Claims" in text and "## CLI tour" in text and "## Python API" in text
+    assert "iclab.experiments" in text and "./results/iclab.sqlite" in text
+    assert "Headline numbers and their history" in (ROOT / "docs" / "benchmarks.md").read_text()

@@ -24,7 +24,10 @@ from iclab.cli import inspect as _inspect  # noqa: F401  (registers the commands
 from iclab.cli import run as _run  # noqa: F401
 from iclab.cli import theory as _theory  # noqa: F401
 from iclab.cli.common import parse_overrides, parse_value
+from iclab.cli.helptext import tidy_help
 from iclab.cli.root import app, console
+
+tidy_help(app)
 
 __all__ = ["app", "console", "main", "parse_overrides", "parse_value"]
 

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from iclab._cli_errors import dumps as _strict_json
-from iclab.cli.common import VERDICT_STYLE, claims_table
+from iclab.cli.common import VERDICT_STYLE, print_claims
 
 
 def run_controls(experiments: list[Any], variant: str, store: Any, executor: Any,
@@ -34,8 +34,8 @@ def run_controls(experiments: list[Any], variant: str, store: Any, executor: Any
                                  "without_control": [m.to_dict() for m in missing]},
                                 indent=1))
     else:
-        log.print(claims_table(results, title=f"negative controls [{variant}] "
-                                              "(each check must say fails)"))
+        print_claims(log, results, f"negative controls [{variant}] (each check must say "
+                     "fails)")
         if missing:
             table = Table(title="claims without a negative control")
             for col in ("experiment", "claim", "reason"):

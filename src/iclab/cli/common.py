@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
+from iclab.cli.tables import Column, print_table
 from iclab.engine.defaults import DEFAULT_STORE_PATH
 from iclab.errors import ParameterError
 
@@ -24,10 +24,11 @@ QuickOpt = Annotated[bool, typer.Option("--quick", help="Laptop-size variant (de
 FullOpt = Annotated[bool, typer.Option("--full", help="Paper-size variant.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu or cuda[:N].")]
 VariantOpt = Annotated[str | None, typer.Option(
-    "--variant", help="A named variant other than quick/full (see `iclab show NAME`).")]
+    "--variant", help="A named variant other than quick/full (see iclab show NAME).")]
 
 __all__ = ["DEFAULT_STORE_PATH", "DeviceOpt", "FullOpt", "OutOpt", "QuickOpt", "SetOpt",
-           "StoreOpt", "VariantOpt", "check_paths", "choose_variant", "claims_table",
+           "PlainOpt", "StoreOpt", "VariantOpt", "check_paths", "choose_variant", "claims_notes",
+           "claims_rows", "print_claims",
            "parse_overrides", "parse_value", "validate_run"]
 
 
@@ -93,24 +94,79 @@ def check_paths(store: Any, out: Path, out_is_file: bool = False) -> None:
 
 
 VERDICT_STYLE = {"holds": "green", "fails": "red", "inconclusive": "yellow"}
+PlainOpt = Annotated[bool, typer.Option(
+    "--plain", help="Print each row as a block of field: value lines (no table, no colour).")]
 
 
-def claims_table(verdicts: list[Any], title: str = "claims") -> Table:
-    """A rich table of claim verdicts (one row per claim)."""
-    table = Table(title=title)
-    for col, kw in (("experiment", {"no_wrap": True}), ("claim", {"no_wrap": True}),
-                    ("verdict", {"no_wrap": True}), ("statistic", {"no_wrap": True}),
-                    ("threshold", {"no_wrap": True}), ("source", {}), ("statement", {"ratio": 1})):
-        table.add_column(col, **kw)
+def _statistic(v: Any) -> str:
+    stat = "—" if not math.isfinite(v.statistic) else f"{v.statistic:.4g}"
+    if math.isfinite(v.uncertainty) and v.uncertainty > 0:
+        stat += f" ± {v.uncertainty:.2g}"
+    from iclab.claim_scope import deciding_point
+
+    point = deciding_point(v.detail)
+    return f"{stat} ({point})" if point else stat
+
+
+def _short_differ(differ: str, keep: int = 1) -> str:
+    """``"differ: rho 0.01 → 0.5; +3 more"`` (the first changes only; JSON has them all)."""
+    if not differ:
+        return ""
+    parts = differ.split("; ")
+    more = f"; +{len(parts) - keep} more" if len(parts) > keep else ""
+    return "differ: " + "; ".join(parts[:keep]) + more
+
+
+def claims_rows(verdicts: list[Any]) -> list[list[str]]:
+    """The cells of the claims table, one row per verdict (fields read with defaults, so
+    results that carry more fields print the same)."""
+    rows = []
     for v in verdicts:
-        stat = "—" if not math.isfinite(v.statistic) else f"{v.statistic:.4g}"
-        if math.isfinite(v.uncertainty) and v.uncertainty > 0:
-            stat += f" ± {v.uncertainty:.2g}"
+        differ = getattr(v, "settings_differ", "")
         thr = "—" if not math.isfinite(v.threshold) else f"{v.threshold:.4g}"
-        style = VERDICT_STYLE[v.verdict]
+        verdict = v.verdict + (" (other settings)" if differ else "")
         rev = getattr(v, "revision", 0)
         claim = v.claim + (f" (r{rev}{'*' if getattr(v, 'revised_after_run', False) else ''})"
                            if rev else "")
-        table.add_row(v.experiment, claim, f"[{style}]{v.verdict}[/{style}]", stat, thr,
-                      v.source, v.statement)
-    return table
+        rows.append([v.experiment, claim, verdict, _statistic(v), thr, _short_differ(differ),
+                     v.source, v.statement])
+    return rows
+
+
+CLAIM_COLUMNS = (
+    Column("experiment", 0, wrap=False), Column("claim", 0, wrap=False), Column("verdict", 0),
+    Column("statistic", 1), Column("threshold", 2, wrap=False), Column("settings", 1),
+    Column("source", 4), Column("statement", 3))
+
+
+def print_claims(console: Any, verdicts: list[Any], title: str = "claims",
+                 plain: bool = False) -> None:
+    """Print the claims table fitted to the console (:func:`iclab.cli.tables.print_table`),
+    then a line on claims stated for other settings and on claims the data cannot decide."""
+    rows = claims_rows(verdicts)
+    styles = [["", "", VERDICT_STYLE[v.verdict], "", "", "yellow", "", ""] for v in verdicts]
+    columns = list(CLAIM_COLUMNS)
+    names = {v.experiment for v in verdicts}
+    if len(names) == 1 and not plain:  # one experiment: named in the title, not per row
+        title = f"{title} of {names.pop()}" if " of " not in title else title
+        columns, rows, styles = columns[1:], [r[1:] for r in rows], [s[1:] for s in styles]
+    print_table(console, title, columns, rows, plain=plain, styles=None if plain else styles)
+    for line in claims_notes(verdicts):
+        console.print(line, markup=False, highlight=False)
+
+
+def claims_notes(verdicts: list[Any]) -> list[str]:
+    """One line each: how many claims were stated for other settings, how many the data
+    cannot decide (and why)."""
+    lines = []
+    differ = [v for v in verdicts if getattr(v, "settings_differ", "")]
+    if differ:
+        lines.append(f"{len(differ)} claim(s) were stated for other settings (settings "
+                     "column): read their verdicts as a check of these settings; "
+                     "docs/claims.md says how to restate or drop inherited claims.")
+    undecided = [v for v in verdicts if getattr(v, "note", "")]
+    if undecided:
+        lines.append(f"{len(undecided)} claim(s) inconclusive: the trials or seeds cannot "
+                     "decide them (e.g. " + getattr(undecided[0], "note", "") + "; "
+                     "raise them with --set trials=N).")
+    return lines

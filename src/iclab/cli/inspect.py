@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from iclab._cli_errors import one_line_errors as _one_line_errors
 from iclab.cli.common import (
     DEFAULT_STORE_PATH,
     OutOpt,
+    PlainOpt,
     SetOpt,
     StoreOpt,
     VariantOpt,
@@ -21,46 +21,52 @@ from iclab.cli.common import (
     parse_overrides,
 )
 from iclab.cli.root import app, console
+from iclab.cli.tables import Column, print_table
 from iclab.errors import ICLabError, ParameterError
 
 
 @app.command("list")
 @_one_line_errors
-def list_cmd() -> None:
-    """List the registered experiments.  Example: ``iclab list``"""
+def list_cmd(plain: PlainOpt = False) -> None:
+    """List the registered experiments (with those registered by plug-ins).
+
+    Example:
+      iclab list
+    """
     from iclab.experiments import all_experiments
 
-    table = Table(title="iclab experiments")
-    table.add_column("name", no_wrap=True, style="bold")  # names are typed back: never cut
-    table.add_column("title", ratio=1)
-    table.add_column("variants", no_wrap=True)
-    table.add_column("demo", no_wrap=True)
-    table.add_column("claims", no_wrap=True, justify="right")
-    for name, cls in all_experiments().items():
-        table.add_row(name, cls.title, ", ".join(cls.variants), "yes" if cls.in_demo else "no",
-                      str(len(cls.claims)))
-    console.print(table)
+    columns = (Column("name", 0, wrap=False), Column("title", 0), Column("variants", 1),
+               Column("demo", 2, wrap=False), Column("claims", 2, wrap=False, justify="right"))
+    rows = [[name, cls.title, ", ".join(cls.variants), "yes" if cls.in_demo else "no",
+             str(len(cls.claims))] for name, cls in all_experiments().items()]
+    print_table(console, "iclab experiments", columns, rows, plain,
+                styles=[["bold", "", "", "", ""]] * len(rows))
 
 
 @app.command("show")
 @_one_line_errors
 def show_cmd(
-    name: Annotated[str, typer.Argument(help="Experiment name (see `iclab list`).")],
+    name: Annotated[str, typer.Argument(help="Experiment name (see iclab list).")],
+    plain: PlainOpt = False,
 ) -> None:
-    """Show an experiment's settings, defaults and variants.  Example: ``iclab show lu2024.fig1``"""
+    """Show an experiment's settings, defaults and variants.
+
+    Example:
+      iclab show lu2024.fig1
+    """
     from iclab.experiments import get_experiment
 
     exp = get_experiment(name)
-    console.print(f"[bold]{exp.name}[/bold] — {exp.title} ({exp.paper})")
-    table = Table()
-    for col in ("setting", "default", *exp.variants, "description"):
-        table.add_column(col)
+    console.print(f"{exp.name} — {exp.title} ({exp.paper})", markup=False, highlight=False)
+    columns = (Column("setting", 0, wrap=False), Column("default", 1),
+               *(Column(v, 2) for v in exp.variants), Column("description", 0))
+    rows = []
     for key, field in exp.Settings.model_fields.items():
         default = field.get_default(call_default_factory=True)
-        table.add_row(key, repr(default),
-                      *(repr(v[key]) if key in v else "" for v in exp.variants.values()),
-                      field.description or "")
-    console.print(table)
+        rows.append([key, repr(default),
+                     *(repr(v[key]) if key in v else "" for v in exp.variants.values()),
+                     field.description or ""])
+    print_table(console, f"settings of {exp.name}", columns, rows, plain)
 
 
 @app.command("plot")
@@ -83,13 +89,20 @@ def plot_cmd(
     Example: ``iclab plot lu2024.fig1 --quick`` or ``iclab plot lu2024.fig1 --hash 3fa2``
     """
     from iclab.engine import Store, load_results
-    from iclab.experiments import get_experiment
     from iclab.figures import write_experiment_figure
+    from iclab.stored_only import find_experiment
 
-    exp = get_experiment(name)
+    db = Store(store, read_only=True)
+    db.check_readable()
+    exp = find_experiment(name, db)
     variant = choose_variant(quick, full, variant_name)
     overrides = parse_overrides(set_)
-    db = Store(store, read_only=True)
+    if exp is None:
+        check_paths(db, out)
+        paths = plot_stored_only(db, name, variant_name if variant_name or quick or full
+                                 else None, hash_, overrides, out)
+        console.print("figure: " + ", ".join(map(str, paths)))
+        return
     wanted = exp.make_settings(variant, overrides)
     check_paths(db, out)
     if hash_ is not None or not overrides:
@@ -100,6 +113,29 @@ def plot_cmd(
                          f"{store}; run `iclab run {name} --{variant}` first")
     paths = write_experiment_figure(exp, wanted, variant, results, out)
     console.print("figure: " + ", ".join(map(str, paths)))
+
+
+def plot_stored_only(db: Any, name: str, variant: str | None, hash_: str | None,
+                     overrides: dict[str, Any], out: Path) -> list[Path]:
+    """Draw a stored sweep of an experiment whose code is not loaded (a plain figure of its
+    rows, :func:`iclab.stored_only.generic_figure`); the sweep is picked by ``--hash``,
+    ``--set`` and the variant, and must be the only one left."""
+    from iclab.engine.export import SweepFilter, stored_sweeps
+    from iclab.figures import save_figure
+    from iclab.stored_only import generic_figure, stored_sweep_frame
+
+    found = stored_sweeps(db, name, SweepFilter(variant, hash_, overrides))
+    if len(found) != 1:
+        known = ", ".join(f"{r.settings_hash[:10]} [{r.variant}]"
+                          for r in stored_sweeps(db, name)) or "none"
+        raise ParameterError("hash", hash_, f"a prefix of one stored settings hash of {name} "
+                             f"({known}); its code is not loaded, so the sweep is chosen by "
+                             "--hash")
+    row = found[0]
+    frame, keys = stored_sweep_frame(db, name, row.settings_hash)
+    fig = generic_figure(frame, keys, f"{name} [{row.variant}] {row.settings_hash[:10]} "
+                         "(stored rows; experiment code not loaded)")
+    return save_figure(fig, out / "figures", f"{name}_{row.variant}_{row.settings_hash[:8]}")
 
 
 def stored_settings(db: Any, exp: Any, variant: str, hash_: str | None,
@@ -146,23 +182,50 @@ def export_cmd(
     name: Annotated[str, typer.Argument(help="Experiment name.")],
     format: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
     out: Annotated[Path | None, typer.Option("--out", help="Output file.")] = None,
+    variant_name: Annotated[str | None, typer.Option(
+        "--variant", help="Keep the sweeps run as this variant (quick, full, ...).")] = None,
+    hash_: Annotated[str | None, typer.Option(
+        "--hash", help="Keep the sweep whose settings hash starts with this.")] = None,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="Keep the sweeps whose setting key equals value: key=value "
+        "(JSON values; repeatable).")] = None,
+    theory: Annotated[bool, typer.Option(
+        "--theory", help="Write the theory curves of the kept sweeps instead of the rows.")]
+    = False,
+    with_settings: Annotated[bool, typer.Option(
+        "--settings/--no-settings", help="Add a settings.KEY column per setting.")] = True,
     store: StoreOpt = DEFAULT_STORE_PATH,
 ) -> None:
-    """Export every stored row of an experiment as a tidy table.
+    """Export the stored rows of an experiment as a tidy table.
 
-    Columns: the point's parameters (papers' symbols), ``trial``, the metrics, then
-    ``variant`` and ``settings_hash``.  Example: ``iclab export lu2024.fig1 --format parquet``
+    Columns: the point's parameters (the papers' symbols), trial, the metrics, then variant,
+    settings_hash and one settings.KEY column per setting.
+    The rows of an experiment whose code is not loaded are exported too (in stored order).
+
+    Examples:
+      iclab export lu2024.fig4 --set d=40 --out fig4_d40.csv
+      iclab export lu2024.fig1 --variant quick --theory --out fig1_theory.csv
     """
-    from iclab.engine.export import export_experiment
+    from iclab.engine import Store
+    from iclab.engine.export import SweepFilter, export_experiment
     from iclab.experiments import get_experiment
+    from iclab.stored_only import find_experiment
     from iclab.validation import check_choice
 
-    get_experiment(name)
     check_choice("format", format, ["csv", "parquet"])
-    target = out or Path("results") / f"{name}.{format}"
-    check_paths(store, target, out_is_file=True)
-    n = export_experiment(store, name, format, target, get_experiment)
-    console.print(f"wrote {n} rows to {target}")
+    db = Store(store, read_only=True)
+    db.check_readable()
+    exp = find_experiment(name, db)
+    if theory and exp is None:
+        raise ParameterError("--theory", True, "used with an experiment whose code is loaded "
+                             f"({name} is only in the store)")
+    where = SweepFilter(variant_name, hash_, parse_overrides(set_))
+    suffix = "_theory" if theory else ""
+    target = out or Path("results") / f"{name}{suffix}.{format}"
+    check_paths(db, target, out_is_file=True)
+    n = export_experiment(db, name, format, target, get_experiment if exp else None, where,
+                          with_settings, theory)
+    console.print(f"wrote {n} {'theory ' if theory else ''}rows to {target}")
 
 
 @app.command("report")

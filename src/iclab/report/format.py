@@ -38,15 +38,16 @@ def when(stamp: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(stamp)))
 
 
-def png_size(png: Path) -> str:
-    """``width='W' height='H' `` from a PNG's header (its natural size; the page scales a wide
-    figure down to the column and never blows a small one up). Empty if unreadable."""
+def png_dims(png: Path) -> tuple[int, int] | None:
+    """``(width, height)`` from a PNG's header (its natural size; the page scales a wide
+    figure down to the column and never blows a small one up); ``None`` if unreadable."""
     try:
         head = png.read_bytes()[:24]
-        width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
     except OSError:
-        return ""
-    return f"width='{width}' height='{height}' " if head[12:16] == b"IHDR" else ""
+        return None
+    if head[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
 
 
 def diff_text(diff: dict[str, Any], lead: str = "") -> str:

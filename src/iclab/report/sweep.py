@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pandas as pd
+from markupsafe import Markup
 
 from iclab.claims import ClaimData, evaluate_claims
 from iclab.engine.runner import load_results, plan_units
@@ -18,8 +19,9 @@ from iclab.errors import UnknownExperimentError
 from iclab.experiments import get_experiment
 from iclab.figures import figure_stem, settings_diff, write_experiment_figure
 from iclab.report.deviations import d_of, d_scaling, deviation_block, finite_d_note
-from iclab.report.format import diff_text, duration, esc, png_size, table, when
+from iclab.report.format import diff_text, duration, png_dims, table, when
 from iclab.report.record import Sweep
+from iclab.report.templating import ENV, sweep_claims_html
 from iclab.report_guide import guide
 
 
@@ -48,14 +50,7 @@ def _sweep_block(store: Store, sweep: Sweep, exp: Any, settings_json: str, runs:
     theory = exp.theory(settings)
     diff = settings_diff(exp, settings, sweep.variant)
     sweep.differs = diff
-    differs = ("<p class='differs'>settings that differ from the variant: "
-               + ", ".join(f"<code>{esc(k)} = {esc(json.dumps(v))}</code>"
-                           for k, v in diff.items()) + "</p>") if diff else \
-        "<p class='meta'>the variant's own settings</p>"
-    parts = [f"<div class='sweep' id='{esc(sweep.anchor)}'>",
-             f"<h3>{esc(sweep.variant)}{esc(diff_text(diff, ' — '))} <span class='meta'>"
-             f"settings {esc(sweep.settings_hash[:12])}</span></h3>", differs]
-    figure_html, deviation_html = "<p class='meta'>no rows to plot</p>", ""
+    figure, problem, trace, deviation_html = None, "", "", ""
     sweep.claims = evaluate_claims(exp, ClaimData(settings, results, theory, sweep.variant))
     try:
         deviation_html = deviation_block(exp, settings, results, theory, sweep)
@@ -63,17 +58,12 @@ def _sweep_block(store: Store, sweep: Sweep, exp: Any, settings_json: str, runs:
             png = _figure(exp, settings, results, theory, stem, out,
                           fresh_after=_last_change(store, sweep.settings_hash, runs))
             g = guide(sweep.name, exp.title)
-            src = f"figures/{quote(png.name)}"
-            figure_html = (f"<figure><a href='{src}' title='open the full-size figure'>"
-                           f"<img src='{src}' {png_size(png)}alt='{esc(g.paper_figure)}: "
-                           f"figure of {esc(sweep.name)} ({esc(sweep.variant)})'></a>"
-                           f"<figcaption><b>{esc(g.paper_figure)}</b> ({esc(sweep.name)}, "
-                           f"{esc(sweep.variant)}). {esc(g.look_for)} <span class='meta'>"
-                           f"Click for the full-size file.</span></figcaption></figure>")
+            figure = figure_html(png, f"{g.paper_figure}: figure of {sweep.name} "
+                                 f"({sweep.variant})", g.paper_figure,
+                                 f"({sweep.name}, {sweep.variant}). {g.look_for}")
     except Exception as exc:  # one broken figure must not hide the rest of the report
-        sweep.problem = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        figure_html += (f"<p class='error'>could not draw or compare: {esc(sweep.problem)}"
-                        f"</p><pre class='meta'>{esc(traceback.format_exc(limit=3))}</pre>")
+        sweep.problem = problem = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        trace = traceback.format_exc(limit=3)
     last = runs.iloc[-1] if not runs.empty else None
     facts = {
         "units stored / planned": f"{sweep.stored} / {sweep.planned}",
@@ -93,21 +83,54 @@ def _sweep_block(store: Store, sweep: Sweep, exp: Any, settings_json: str, runs:
     g = guide(sweep.name, exp.title)
     context = g.deviation_context
     d_note = finite_d_note(settings) if g.finite_d else ""
-    context_html = (f"<p class='context'>{esc(context)}{esc(d_note)}</p>"
-                    if (context or d_note) and sweep.worst_rel_dev is not None else "")
-    parts += [
-        figure_html,
-        "<h3>Theory vs experiment (per curve)</h3>", context_html, deviation_html,
-        "<div class='grid'><div><h3>Run facts</h3>", table(facts_frame), "</div><div>",
-        "<h3>Parameters</h3>", table(params), "</div></div>",
-        "<h3>Runs</h3>", table(run_log, digits=3), "</div>",
-    ]
-    return "\n".join(parts)
+    return ENV.get_template("sweep.html.j2").render(
+        anchor=sweep.anchor, heading=sweep.variant + diff_text(diff, " — "),
+        settings_hash=sweep.settings_hash, note="",
+        diff=[(k, json.dumps(v)) for k, v in diff.items()], figure=figure, problem=problem,
+        trace=trace, claims=Markup(sweep_claims_html(sweep)),
+        deviations=Markup(deviation_html),
+        context=f"{context}{d_note}" if (context or d_note) and sweep.worst_rel_dev is not None
+        else "", facts=Markup(table(facts_frame)), params=Markup(table(params)),
+        runs=Markup(table(run_log, digits=3)))
+
+
+def figure_html(png: Path, alt: str, caption_title: str, caption: str) -> Markup:
+    """A figure linked to its full-size file, at its natural size at most."""
+    return Markup(ENV.get_template("figure.html.j2").render(
+        src=f"figures/{quote(png.name)}", size=png_dims(png), alt=alt,
+        caption_title=caption_title, caption=caption))
+
+
+def _stored_only_block(store: Store, sweep: Sweep, settings_json: str, runs: pd.DataFrame,
+                       stem: str, out: Path) -> str:
+    """A sweep of an experiment whose code is not loaded: a plain figure of its stored rows,
+    its parameters and runs (no theory, no claims: they live in the code)."""
+    from iclab.figures import save_figure
+    from iclab.stored_only import generic_figure, stored_sweep_frame
+
+    frame, keys = stored_sweep_frame(store, sweep.name, sweep.settings_hash)
+    sweep.rows = len(frame)
+    figure = None
+    if not frame.empty:
+        fig = generic_figure(frame, keys, f"{sweep.name} [{sweep.variant}]")
+        png = save_figure(fig, out / "figures", stem)[0]
+        figure = figure_html(png, f"stored rows of {sweep.name}", "",
+                             "Stored rows: each result against the first grid parameter.")
+    params = pd.DataFrame([(k, json.dumps(v)) for k, v in json.loads(settings_json).items()],
+                          columns=["setting", "value"])
+    run_log = runs[["started", "status", "n_computed", "n_units", "seconds", "executor",
+                    "device", "code_version"]].assign(started=runs.started.map(when))
+    return ENV.get_template("sweep.html.j2").render(
+        anchor=sweep.anchor, heading=sweep.variant, settings_hash=sweep.settings_hash,
+        note="The experiment's code is not loaded (register it by entry point or "
+        "ICLAB_EXPERIMENT_MODULES to see its own figure, theory and claims): a plain figure "
+        "of the stored rows.", diff=None, figure=figure, problem="", trace="",
+        claims="", deviations=None, context="", facts=None, params=Markup(table(params)),
+        runs=Markup(table(run_log, digits=3)))
 
 
 def experiment_section(store: Store, name: str, out: Path) -> tuple[str, list[Sweep]]:
     base = re.sub(r"[^A-Za-z0-9_-]", "-", name)
-    head = f"<h2 id='{esc(base)}'>{esc(name)}</h2>"
     runs = store.runs(name)
     units = store.units(name)
     by_hash: dict[str, list[Any]] = {}
@@ -122,13 +145,10 @@ def experiment_section(store: Store, name: str, out: Path) -> tuple[str, list[Sw
     except UnknownExperimentError:
         exp = None
     sweeps: list[Sweep] = []
-    blocks = [head]
-    if exp is not None:
-        g = guide(name, exp.title)
-        blocks.append(f"<p><b>{esc(g.paper_figure)}</b>: {esc(exp.title)} — "
-                      f"<i>{esc(exp.paper)}</i></p>")
-        if g.look_for and g.look_for != exp.title:
-            blocks.append(f"<p class='lookfor'><b>What to look for.</b> {esc(g.look_for)}</p>")
+    section = ENV.get_template("section.html.j2").module
+    g = guide(name, exp.title if exp is not None else "")
+    blocks = [str(section.head(base, name, g.paper_figure, exp.title if exp else "",
+                               exp.paper if exp else "", g.look_for))]
     seen_stems: set[str] = set()
     scaling_at = len(blocks)
     for h in order:
@@ -151,14 +171,16 @@ def experiment_section(store: Store, name: str, out: Path) -> tuple[str, list[Sw
         if stem in seen_stems:  # e.g. the same settings under an older experiment version
             stem = f"{stem}_{h[:8]}"
         seen_stems.add(stem)
-        if exp is None:
-            sweep.problem = "not a registered experiment in this version"
-        elif h not in settings_rows.index:
+        if h not in settings_rows.index:
             sweep.problem = "settings not recorded in the store"
-        if sweep.problem:
-            blocks.append(f"<div class='sweep' id='{esc(sweep.anchor)}'><h3>{esc(variant)}</h3>"
-                          f"<p class='warn'>{esc(sweep.problem)}; {sweep.stored} units "
-                          "stored</p></div>")
+        if exp is None and not sweep.problem:
+            blocks.append(_stored_only_block(store, sweep, settings_rows.settings_json[h],
+                                             sweep_runs, stem, out))
+            sweep.problem = ("not a registered experiment in this version (its code is not "
+                             "loaded): a plain figure of the stored rows")
+        elif sweep.problem:
+            blocks.append(str(section.note(sweep.anchor, variant, "warn",
+                                           f"{sweep.problem}; {sweep.stored} units stored")))
         else:
             sweep.title = exp.title
             try:
@@ -166,9 +188,8 @@ def experiment_section(store: Store, name: str, out: Path) -> tuple[str, list[Sw
                                            sweep_runs, stem, out))
             except Exception as exc:  # e.g. stored settings no longer valid for this code
                 sweep.problem = f"{type(exc).__name__}: {exc}".splitlines()[0]
-                blocks.append(f"<div class='sweep' id='{esc(sweep.anchor)}'>"
-                              f"<h3>{esc(variant)}</h3><p class='error'>"
-                              f"{esc(sweep.problem)}</p></div>")
+                blocks.append(str(section.note(sweep.anchor, variant, "error",
+                                               sweep.problem)))
         sweeps.append(sweep)
     blocks.insert(scaling_at, d_scaling(sweeps))
     return "\n".join(blocks), sweeps
