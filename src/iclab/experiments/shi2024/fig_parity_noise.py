@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from iclab.claims import Claim, transform_column
+from iclab.claims import Claim, Control, transform_column
 from iclab.contract import Row, RunContext
 from iclab.devices import cpu_single_thread
 from iclab.evaluate.deviation import deviation_table
@@ -44,7 +44,11 @@ class ShiParityNoise(ParityExperiment):
               "ours (our construction; echoes Shi et al. 2024, Theorem (behavior difference "
               "for parity): larger models are more distracted by noise)",
               sc.noise_drop_grows,
-              transform_column("acc_imp", lambda f: 0.9 - 0.5 * f["p"] / f["m"])),
+              transform_column("acc_imp", lambda f: 0.9 - 0.5 * f["p"] / f["m"]),
+              controls=(Control(
+                  {"p_imp": 1.0},
+                  "only the important pairs occur in pretraining, so the extra heads of a "
+                  "larger model have no other features to be distracted by (a null)"),)),
     )
 
     def run_point(self, settings: ParitySettings, point: dict[str, Any], trial: int,
