@@ -30,6 +30,13 @@ from iclab.figures import color_cycle, experiment_points, legend, subplots, theo
 from iclab.theory import parity
 
 
+def _average(values: np.ndarray, weights: np.ndarray) -> float:
+    """Weighted mean; NaN when the weights sum to zero (a group of pairs that never occurs,
+    e.g. the other pairs at p_imp = 1)."""
+    total = float(weights.sum())
+    return float((values * weights).sum() / total) if total > 0 else float("nan")
+
+
 @register
 class ShiParityNoise(ParityExperiment):
     """Accuracy vs the fraction ``p`` of flipped in-context labels, for each ``m``."""
@@ -67,8 +74,8 @@ class ShiParityNoise(ParityExperiment):
         for p, acc in zip(settings.flips, accs, strict=True):
             for i, (m, seed) in enumerate(zip(ens.member_heads, ens.member_seeds, strict=True)):
                 rows.append({"m": m, "trial": seed, "seed": seed, "p": float(p),
-                             "acc_imp": float(np.average(acc[i, imp], weights=probs[imp])),
-                             "acc_other": float(np.average(acc[i, ~imp], weights=probs[~imp])),
+                             "acc_imp": _average(acc[i, imp], probs[imp]),
+                             "acc_other": _average(acc[i, ~imp], probs[~imp]),
                              "acc": float(np.average(acc[i], weights=probs)),
                              "train_loss": float(res.final_loss[i])})
         return rows
