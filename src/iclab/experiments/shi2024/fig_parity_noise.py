@@ -33,8 +33,9 @@ from iclab.theory import parity
 def _average(values: np.ndarray, weights: np.ndarray) -> float:
     """Weighted mean; NaN when the weights sum to zero (a group of pairs that never occurs,
     e.g. the other pairs at p_imp = 1)."""
-    total = float(weights.sum())
-    return float((values * weights).sum() / total) if total > 0 else float("nan")
+    if not float(weights.sum()) > 0:
+        return float("nan")
+    return float(np.average(values, weights=weights))
 
 
 @register
