@@ -37,7 +37,9 @@ CONTROLS_OPEN = {
     ("shi2024.fig_parity_coverage", "coverage_grows_with_heads"),
     ("shi2024.fig_parity_noise", "more_heads_lose_more"),
     ("lu2024.fig5", "n_peak_scales_as_d2"),
-    # not in the suite; says "holds" (docs/claims.md)
+    ("lu2024.fig6", "generalises_at_high_kappa"),
+    # not in the suite; these say "holds" (docs/claims.md)
+    ("lu2024.fig6", "gtask_falls_with_kappa"),
     ("shi2024.fig_transformer_noise", "larger_not_worse_clean"),
 }
 

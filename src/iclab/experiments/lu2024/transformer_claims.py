@@ -265,8 +265,9 @@ def fig6_claims() -> tuple[Claim, ...]:
               variants=("quick", "medium", "full"),
               controls=(Control(
                   {"steps": 50},
-                  "stopped after 50 of the 6000 steps: the model has neither memorised the "
-                  "pool nor learnt in context, so g_task stays near 0 at every kappa"),)),
+                  "stopped after 50 of the 6000 steps, before the model learns in context "
+                  "(measured: g_task already falls with kappa there, a finding in "
+                  "docs/claims.md)"),)),
         Claim(id="memorises_at_low_kappa",
               statement=("At kappa <= 0.5 the transformer memorises the task pool: its g_task "
                          "is within two standard errors of dMMSE's or above it."),
@@ -291,7 +292,8 @@ def fig6_claims() -> tuple[Claim, ...]:
                   {"tau": 1.0},
                   "pretrained on n = d^2 contexts, the interpolation threshold, where the "
                   "linear theory's g_task at kappa = 8 is 0.36 (tau = 1.05) against 0.01 at "
-                  "the variant's tau = 40"),)),
+                  "the variant's tau = 40 (measured: inconclusive, a finding in "
+                  "docs/claims.md)"),)),
     )
 
 
