@@ -17,6 +17,7 @@ import pandas as pd
 
 from iclab.claims import (
     ClaimData,
+    Control,
     Evidence,
     all_of,
     compare_interval,
@@ -142,3 +143,17 @@ def monotone_in(level: str, column: str, order: Sequence[Any], by: Sequence[str]
         return all_of(ev, f"{column} {direction} along {level}")
 
     return check
+
+
+# ---- negative controls -----------------------------------------------------------------------
+#: training steps of the early-stopped negative controls
+EARLY_STOP_STEPS = 50
+
+
+def early_stopped(steps: int, why: str = "the models are still far from the optimum"
+                  ) -> Control:
+    """Negative control: the same sweep stopped after :data:`EARLY_STOP_STEPS` of its
+    ``steps`` training steps, where the trained models have not reached the optimum the
+    claim compares them with."""
+    return Control({"steps": EARLY_STOP_STEPS},
+                   f"stopped after {EARLY_STOP_STEPS} of the {steps} training steps: {why}")

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from iclab.claims import Claim, scale_column
-from iclab.experiments.li2024.claims import REACH_RATE, equal_methods, near_reference
+from iclab.experiments.li2024.claims import REACH_RATE, early_stopped, equal_methods, near_reference
 from iclab.experiments.li2024.common import (
     QUICK_SGD,
     SGD_RECIPE,
@@ -51,13 +51,16 @@ class LiFigIID(LiExperiment[LiSettings]):
               "Li et al. 2024, Theorem 1 and Proposition 1 (figure of the i.i.d., noisy and "
               "non-isotropic cases)",
               near_reference(["panel", "method"], tol=0.01, frac=REACH_RATE),
-              scale_column("risk", 1.03)),
+              scale_column("risk", 1.03),
+              controls=(early_stopped(2400),)),
         Claim("attention_equals_h3",
               "Linear attention and H3 reach the same risk: in every panel the mean over n and "
               "seeds of (risk_H3 - risk_ATT) / PGD risk lies within ±1 %.",
               "Li et al. 2024, Theorem 1 (min L_ATT = min L_H3 = min L_PGD)",
               equal_methods("panel", "linear_attention", "h3", tol=0.01),
-              scale_column("risk", 1.03, lambda f: f["method"] == "h3")),
+              scale_column("risk", 1.03, lambda f: f["method"] == "h3"),
+              controls=(early_stopped(2400, "the two parameterisations share their "
+                                      "optimum, not their path to it"),)),
     )
 
     def points(self, settings: LiSettings) -> list[dict[str, Any]]:

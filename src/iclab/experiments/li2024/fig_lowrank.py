@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from iclab.claims import Claim, scale_column
-from iclab.experiments.li2024.claims import REACH_RATE, near_reference
+from iclab.experiments.li2024.claims import REACH_RATE, early_stopped, near_reference
 from iclab.experiments.li2024.common import (
     QUICK_SGD,
     SGD_RECIPE,
@@ -46,7 +46,8 @@ class LiFigLowRank(LiExperiment[LiSettings]):
               "Li et al. 2024, optimal low-rank attention (risk in terms of the covariance "
               "spectrum); rank-r formula: ours (Eckart-Young)",
               near_reference(["r", "method"], tol=0.01, frac=REACH_RATE),
-              scale_column("risk", 1.03)),
+              scale_column("risk", 1.03),
+              controls=(early_stopped(2400),)),
     )
 
     def points(self, settings: LiSettings) -> list[dict[str, Any]]:

@@ -221,7 +221,11 @@ class NoiseSensitivity(Experiment[NoiseSensitivitySettings]):
               "size.",
               "Shi et al. 2024, LLM experiments (and Wei et al. 2023)",
               sensitivity_grows_with_size,
-              _smaller_models_more_sensitive),
+              _smaller_models_more_sensitive,
+              no_control="the study runs the user's own checkpoints, which the toolkit cannot "
+              "name in a control; a real one (two checkpoints of the same size, or a noise "
+              "kind the models ignore) needs them and is a null, on which the check can at "
+              "best be inconclusive"),
     )
 
     def points(self, settings: NoiseSensitivitySettings) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ import pydantic
 from matplotlib.figure import Figure
 
 from iclab import figures
-from iclab.claims import Claim
+from iclab.claims import Claim, Control
 from iclab.contract import Experiment, RunContext
 from iclab.experiments.lu2024 import claims as lc
 from iclab.experiments.lu2024.common import (
@@ -73,7 +73,12 @@ class LuFig2(Experiment[Fig2Settings]):
               "within a relative 5(1+1/|1-tau|)/min(d, k, l), O(1/d), for alpha <= d.",
               "Lu et al. 2024, Fig. 2 (theory curves vs finite-d markers)",
               lambda data: lc.theory_agreement(data, ("e_icl", "e_idg"), theory_at),
-              scale_errors(2.0)),
+              scale_errors(2.0),
+              controls=(Control(
+                  {"sim_kappa_factor": 2.0},
+                  "the fits draw 2x the pretraining tasks while the theory keeps each "
+                  "panel's kappa: the theory is off by up to 1.5x the tolerance (C, "
+                  "kappa = 0.75, alpha = 22.7)"),)),
         Claim("non_monotone_in_alpha",
               "At small task diversity kappa the error is non-monotone in the context length "
               "alpha: wherever the theory dips on the simulated alpha grid by more than the "
@@ -81,7 +86,12 @@ class LuFig2(Experiment[Fig2Settings]):
               "is below both ends.",
               "Lu et al. 2024, Fig. 2 (and Fig. 3)",
               lambda data: lc.fig2_non_monotone(data, lambda p: FIG2_PANELS[p][0], theory_at),
-              monotone_in_alpha),
+              monotone_in_alpha,
+              controls=(Control(
+                  {"sim_kappa_factor": 8.0},
+                  "the fits draw 8x the pretraining tasks (kappa >= 2.4), where the theory "
+                  "is monotone in alpha on the grid (min(ends)/min(interior) 0.97-0.99) "
+                  "while the check still claims the dips of the nominal kappa"),)),
     )
 
     def unit_cost(self, settings: Fig2Settings, point: dict[str, Any]) -> float:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from iclab.claims import Claim, transform_column
+from iclab.claims import Claim, Control, transform_column
 from iclab.contract import Row, RunContext
 from iclab.devices import cpu_single_thread
 from iclab.evaluate.deviation import deviation_table
@@ -30,6 +30,14 @@ from iclab.figures import color_cycle, experiment_points, legend, subplots, theo
 from iclab.theory import parity
 
 
+def _average(values: np.ndarray, weights: np.ndarray) -> float:
+    """Weighted mean; NaN when the weights sum to zero (a group of pairs that never occurs,
+    e.g. the other pairs at p_imp = 1)."""
+    if not float(weights.sum()) > 0:
+        return float("nan")
+    return float(np.average(values, weights=weights))
+
+
 @register
 class ShiParityNoise(ParityExperiment):
     """Accuracy vs the fraction ``p`` of flipped in-context labels, for each ``m``."""
@@ -44,7 +52,11 @@ class ShiParityNoise(ParityExperiment):
               "ours (our construction; echoes Shi et al. 2024, Theorem (behavior difference "
               "for parity): larger models are more distracted by noise)",
               sc.noise_drop_grows,
-              transform_column("acc_imp", lambda f: 0.9 - 0.5 * f["p"] / f["m"])),
+              transform_column("acc_imp", lambda f: 0.9 - 0.5 * f["p"] / f["m"]),
+              controls=(Control(
+                  {"p_imp": 1.0},
+                  "only the important pairs occur in pretraining, so the extra heads of a "
+                  "larger model have no other features to be distracted by (a null)"),)),
     )
 
     def run_point(self, settings: ParitySettings, point: dict[str, Any], trial: int,
@@ -63,8 +75,8 @@ class ShiParityNoise(ParityExperiment):
         for p, acc in zip(settings.flips, accs, strict=True):
             for i, (m, seed) in enumerate(zip(ens.member_heads, ens.member_seeds, strict=True)):
                 rows.append({"m": m, "trial": seed, "seed": seed, "p": float(p),
-                             "acc_imp": float(np.average(acc[i, imp], weights=probs[imp])),
-                             "acc_other": float(np.average(acc[i, ~imp], weights=probs[~imp])),
+                             "acc_imp": _average(acc[i, imp], probs[imp]),
+                             "acc_other": _average(acc[i, ~imp], probs[~imp]),
                              "acc": float(np.average(acc[i], weights=probs)),
                              "train_loss": float(res.final_loss[i])})
         return rows

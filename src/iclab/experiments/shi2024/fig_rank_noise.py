@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from iclab.claims import Claim, scale_column, transform_column
+from iclab.claims import Claim, Control, scale_column, transform_column
 from iclab.contract import Row, RunContext
 from iclab.devices import cpu_single_thread
 from iclab.evaluate.deviation import deviation_table
@@ -55,14 +55,24 @@ class ShiRankNoise(RankExperiment):
               "Shi et al. 2024, Theorem (behavior difference, regression): larger models are "
               "more sensitive to noise in the context",
               sc.slope_rises_with_rank,
-              transform_column("risk", lambda f: 1.0 + f["sigma2"] / f["r"])),
+              transform_column("risk", lambda f: 1.0 + f["sigma2"] / f["r"]),
+              controls=(Control(
+                  {"eigenvalues": [4.0, 0.001, 0.001, 0.001]},
+                  "one important direction: the directions a larger rank adds carry "
+                  "eigenvalue 0.001, so the optimal slopes are equal (0.0826 at r = 1, 2, 4) "
+                  "and the effect is absent (a null: no configuration reverses it, since each "
+                  "added direction adds a_i^2 >= 0)"),)),
         Claim("slope_matches_theory",
               "The trained model's slope dR/dsigma^2 matches that of the optimal rank-r model, "
               "(1/M) sum_{i<=r} a_i^2, within 10 % relative, for every rank.",
               "Shi et al. 2024, optimal rank-r solution and its noisy-prompt risk (finite-N "
               "form derived by us)",
               sc.slope_matches_theory,
-              scale_column("risk", 1.3)),
+              scale_column("risk", 1.3),
+              controls=(Control(
+                  {"steps": 20},
+                  "stopped after 20 of the 1000 training steps from the small initial scale "
+                  "0.05: Gamma is still far from Gamma*_r and so is its slope"),)),
     )
 
     def points(self, settings: RankSettings) -> list[dict[str, Any]]:
