@@ -88,7 +88,7 @@ class LuFig4(Experiment[Fig4Settings]):
     paper = PAPER
     Settings = Fig4Settings
     variants = {
-        "quick": {"d": 32, "trials": 10, "alphas_a": (10.0,),
+        "quick": {"d": 32, "trials": 40, "alphas_a": (10.0,),
                   "tau_factor": 1.0, "kappas": DEMO_KAPPAS, "dmmse_prompts": 200},
         "full": {"d": 100, "trials": 10, "alphas_b": (10.0, 20.0, 40.0)},
     }
