@@ -134,7 +134,9 @@ def code_digest(fn: Any, seen: set[int] | None = None) -> str:
         return f"partial({code_digest(fn.func, seen)}, {args}, {kwargs})"
     if not isinstance(fn, types.FunctionType):
         return f"<{type(fn).__name__}>"
-    parts = [f"{fn.__module__}.{fn.__qualname__}", _normalised_source(fn)]
+    # the qualified name without the module: moving a function between modules changes no
+    # behaviour, so it changes no fingerprint
+    parts = [fn.__qualname__, _normalised_source(fn)]
     for value in (fn.__defaults__ or ()):
         parts.append(f"default={_value_digest(value, seen)}")
     for name, cell in zip(fn.__code__.co_freevars, fn.__closure__ or (), strict=False):

@@ -140,7 +140,8 @@ def test_iclab_list_at_80_columns_keeps_every_first_word() -> None:
 def test_claims_table_names_the_point_and_the_settings() -> None:
     v = ClaimResult("toy.inherits", "up", "it goes up", "ours", "quick", "inconclusive", 1.04,
                     0.05, 1.0, "panels: 1 of 2 inconclusive; first: tau=1.15: mean",
-                    "rho 0.01 → 0.5", "the interval straddles the threshold")
+                    settings_differ="rho 0.01 → 0.5",
+                    note="the interval straddles the threshold")
     console, buf = _console(80)
     print_claims(console, [v], "claims [quick]")
     text = buf.getvalue()

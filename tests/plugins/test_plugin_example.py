@@ -117,7 +117,7 @@ def test_registered_by_file_path_then_read_without_its_code(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize(("value", "says"), [
-    ("no_such_module_xyz", "ModuleNotFoundError"),
+    ("no_such_module_xyz", "not found on the Python path"),
     ("/nonexistent/mine.py", "is not a file"),
 ])
 def test_a_plugin_that_cannot_load_is_one_line(tmp_path: Path, value: str, says: str) -> None:
