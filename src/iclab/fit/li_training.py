@@ -85,7 +85,7 @@ class TrainConfig:
     cpu_threads: int | None = 1
     restarts: int = 1  # candidates per model, screened on the training loss (module doc)
     screen_frac: float = 0.25  # fraction of the steps the candidates train before screening
-    screen_prompts: int = 2048  # fresh training prompts per candidate for the screening loss
+    screen_prompts: int = 16384  # fresh training prompts per candidate for the screening loss
 
 
 def forward(kind: str, params: dict[str, torch.Tensor], tokens: torch.Tensor) -> torch.Tensor:
