@@ -78,10 +78,11 @@ factor 2 to spare) and CG goes on. A problem whose residual no longer halves per
 a float32 sweep that stalls is no such floor (the solve goes on in float64). The
 single-interval estimate :math:`\Delta_k\,q/(1-q)`, :math:`q=r_k/r_{k-1}`, used before, left
 :math:`e` up to :math:`5\times10^{-8}` off on a CPU whose float32 kernels round
-differently, :math:`5\times10^{-9}` on this one (40 trials per setting), and up to
-:math:`3.5\times10^{-8}` when the float32 operator is perturbed by :math:`10^{-2}` relative
-noise (a test); the present one keeps all of these near or below :math:`10^{-9}`
-(docs/benchmarks.md, "Goal-oriented stopping"). The third checkpoint costs 2–3 iterations
+differently, :math:`5\times10^{-9}` here with PyTorch's ``default`` CPU kernels (one of 40
+trials at d = 16, τ = 2), and up to :math:`3.5\times10^{-8}` when the float32 operator is
+perturbed by :math:`10^{-2}` relative noise (a test); the present one keeps all of these
+below :math:`1.6\times10^{-9}` (docs/benchmarks.md, "Goal-oriented stopping across CPU
+kernels"). The third checkpoint costs 2–3 iterations
 in the quick Figure 4 setting (22–23 instead of 19–22 at d = 24); near :math:`n=p`
 (τ = 1.2) the solve takes up to 7 % more iterations than with the single-interval estimate.
 The estimate assumes that the error shrinks with the residual, which fails for
