@@ -84,7 +84,7 @@ class TrainConfig:
     dtype: torch.dtype = torch.float32
     cpu_threads: int | None = 1
     restarts: int = 1  # candidates per model, screened on the training loss (module doc)
-    screen_frac: float = 0.25  # fraction of the steps the candidates train before screening
+    screen_frac: float = 0.5  # fraction of the steps the candidates train before screening
     screen_prompts: int = 16384  # fresh training prompts per candidate for the screening loss
 
 

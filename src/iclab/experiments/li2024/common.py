@@ -84,7 +84,7 @@ class LiSettings(ExperimentSettings):
         "context")
     restarts: int = pydantic.Field(
         1, ge=1, description="initialisations per model; the one with the lowest training "
-        "loss after the first quarter of the steps trains on (TrainConfig.restarts)")
+        "loss after half of the steps trains on (TrainConfig.restarts)")
     test_size: int = pydantic.Field(50000, ge=100, description="Monte Carlo test prompts per model")
     methods: list[Literal["linear_attention", "h3", "lora"]] = pydantic.Field(
         default_factory=lambda: ["linear_attention", "h3"], min_length=1,
