@@ -111,3 +111,54 @@ def test_low_rank_and_lora_training_reach_theory() -> None:
     ref_0 = float(pgd_risk_mc(W0[:1], test_new)[0])
     risk_l = ensemble_risk(trained_predictor("lora", res.params), test_new).numpy()
     assert np.all(risk_l <= TOL * ref_l) and ref_l < 0.97 * ref_0  # the adapter helps
+
+
+def test_restarts_keep_the_candidate_with_the_lowest_training_loss(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ``restarts = K`` each model trains K candidates for the first quarter of the
+    steps, keeps the one whose training loss on fresh training prompts is lowest and trains it
+    on: the ensemble comes back with M models; with the screening losses rigged, the chosen
+    candidate is the rigged one of each model."""
+    import iclab.fit.li_training as li
+
+    task = GaussianDesignTask(D, Sigma_beta=np.ones(D))
+    config = TrainConfig(steps=40, batch=32, lr=1e-2, warmup=5, optimizer="sgd", restarts=3)
+    seen: dict[str, torch.Tensor] = {}
+    rigged = torch.tensor([2, 0, 1, 1])  # the winning candidate of each of the 4 models
+
+    def screening(kind, task, params, fixed, members, n_max, generator, prompts, dtype):
+        assert len(members) == 12 and prompts == config.screen_prompts
+        seen.update({k: v.clone() for k, v in params.items()})
+        loss = torch.ones(3, 4)
+        loss[rigged, torch.arange(4)] = 0.0
+        return loss.reshape(-1)
+
+    monkeypatch.setattr(li, "_screening_loss", screening)
+    calls: list[int] = []
+    original = li.train_ensemble
+
+    def recording(params, *args, **kwargs):
+        calls.append(next(iter(params.values())).shape[0])
+        out = original(params, *args, **kwargs)
+        if len(calls) == 2:  # the chosen candidates are where the second phase starts
+            for k, v in params.items():
+                torch.testing.assert_close(v, seen[k][rigged * 4 + torch.arange(4)])
+        return out
+
+    monkeypatch.setattr(li, "train_ensemble", recording)
+    res = train_icl_ensemble("linear_attention", task, [2, 4, 6, 8], 4, _gen(0), config)
+    assert calls == [12, 4] and res.params["wq"].shape[0] == 4
+    assert res.final_loss.shape == (4,) and bool(torch.isfinite(res.final_loss).all())
+
+
+def test_screening_loss_is_each_members_training_loss() -> None:
+    """The screening loss of a member is its mean squared query error at its own context
+    length: a model that predicts zero scores E[y_q^2] = tr Sigma_beta = d for every member."""
+    from iclab.fit.li_training import _screening_loss
+
+    task = GaussianDesignTask(D, Sigma_beta=np.ones(D))
+    params = {"wq": torch.zeros(3, D + 1, D + 1), "wk": torch.zeros(3, D + 1, D + 1),
+              "wv": torch.zeros(3, D + 1, D + 1)}
+    loss = _screening_loss("linear_attention", task, params, {}, [2, 4, 8], 8, _gen(0),
+                           4096, torch.float32)
+    np.testing.assert_allclose(loss.numpy(), D, rtol=0.1)

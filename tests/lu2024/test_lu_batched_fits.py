@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from iclab.evaluate.lu_errors import exact_errors
-from iclab.fit import gamma_trials
+from iclab.fit import gamma_trials, ridge_pcg
 from iclab.fit.closed_form import choose_method, fit_gamma_batched, ridge_scale
 from iclab.fit.ridge_direct import rhs, symmetric_gram
 from iclab.fit.ridge_pcg import (
@@ -274,3 +274,25 @@ def test_lu_sample_features_into_given_tensors() -> None:
     for r, o, g in zip(ref, out, got, strict=True):
         assert g is o
         assert torch.equal(r, o)
+
+
+@pytest.mark.parametrize("d, tau, kappa", [(16, 2.0, 0.2), (12, 20.0, 0.01)])
+def test_lu_goal_settles_when_float32_sweeps_are_perturbed(
+        d: int, tau: float, kappa: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another CPU's float32 kernels round differently; a float32 operator perturbed by 1e-2
+    relative noise (sweeps that stall, intervals in which the errors barely move) still
+    leaves e^ICL, e^IDG within 1e-8 of a 100x tighter solve (the single-interval estimate
+    left 1.3e-8 and 1.6e-8 here)."""
+    original = ridge_pcg._apply_gram
+
+    def noisy(xt: torch.Tensor, ht: torch.Tensor, h: torch.Tensor, g: torch.Tensor,
+              block: int = ridge_pcg._NORMAL_BLOCK) -> torch.Tensor:
+        out = original(xt, ht, h, g, block)
+        if out.dtype == torch.float32:
+            out = out * (1 + 1e-2 * torch.randn_like(out))
+        return out
+
+    torch.manual_seed(0)
+    monkeypatch.setattr(ridge_pcg, "_apply_gram", noisy)
+    got, ref = _errors_after_fits(d, tau, kappa, goal=True)
+    assert float(((got - ref).abs() / ref.abs()).max()) < 1e-8

@@ -82,6 +82,9 @@ class LiSettings(ExperimentSettings):
     curriculum: float = pydantic.Field(
         0.0, ge=0.0, lt=1.0, description="fraction of the steps first trained on the longest "
         "context")
+    restarts: int = pydantic.Field(
+        1, ge=1, description="initialisations per model; the one with the lowest training "
+        "loss after half of the steps trains on (TrainConfig.restarts)")
     test_size: int = pydantic.Field(50000, ge=100, description="Monte Carlo test prompts per model")
     methods: list[Literal["linear_attention", "h3", "lora"]] = pydantic.Field(
         default_factory=lambda: ["linear_attention", "h3"], min_length=1,
@@ -102,7 +105,8 @@ def train_config(settings: LiSettings) -> TrainConfig:
     """The :class:`TrainConfig` of an experiment's settings."""
     return TrainConfig(steps=settings.steps, batch=settings.batch, lr=settings.lr,
                        warmup=min(settings.warmup, settings.steps), init=settings.init,
-                       optimizer=settings.optimizer, curriculum=settings.curriculum)
+                       optimizer=settings.optimizer, curriculum=settings.curriculum,
+                       restarts=settings.restarts)
 
 
 def theory_and_trained(ax: Axes, x: str, y: str, theory: pd.DataFrame | None,
