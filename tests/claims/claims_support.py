@@ -25,6 +25,8 @@ QUICK_CLAIMS_OPEN = {"lu2024.fig6"}
 #: fresh seed tried). Key ``experiment:claim``, value: the replication count.
 REPORTED_NOT_ASSERTED: dict[str, str] = {
     "lu2024.fig2:non_monotone_in_alpha": "19 of 20 (inconclusive on seed 1689741382)",
+    "shi2024.fig_rank_noise:slope_matches_theory": "19 of 20 (inconclusive on seed 1657043254)",
+    "shi2024.fig_parity_noise:more_heads_lose_more": "19 of 20 (inconclusive on seed 536440763)",
 }
 
 
