@@ -30,9 +30,21 @@ def _frame(excess: list[float], method: str = "linear_attention", panel: str = "
 
 
 def test_near_reference_counts_models() -> None:
-    check = near_reference(["panel", "method"], tol=0.01, frac=0.9)
-    assert check(_data(_frame([0.001] * 9 + [0.02]))).verdict == "holds"  # 9 of 10
-    assert check(_data(_frame([0.001] * 8 + [0.02] * 2))).verdict == "fails"  # 8 of 10
+    """The rate of models within ``tol`` is decided on its 95 % Wilson interval."""
+    check = near_reference(["panel", "method"], tol=0.01, frac=0.75)
+    # 40 of 40: Wilson lower bound 0.91 > 0.75
+    assert check(_data(_frame([0.001] * 40))).verdict == "holds"
+    # 8 of 10: the interval (0.49, 0.94) straddles 0.75
+    assert check(_data(_frame([0.001] * 8 + [0.02] * 2))).verdict == "inconclusive"
+    # 4 of 20: Wilson upper bound 0.42 < 0.75
+    assert check(_data(_frame([0.001] * 4 + [0.02] * 16))).verdict == "fails"
+
+
+def test_near_reference_fails_on_one_demonstrably_worse_group() -> None:
+    good = [_frame([0.001] * 30, panel=p) for p in ("a", "b", "c")]
+    bad = _frame([0.02] * 10, panel="d")
+    check = near_reference(["panel", "method"], tol=0.01, frac=0.75)
+    assert check(_data(pd.concat(good + [bad]))).verdict == "fails"
 
 
 def test_within_interval_two_sided() -> None:
