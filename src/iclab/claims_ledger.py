@@ -239,15 +239,23 @@ def current_fingerprints(experiments: Iterable[Any]) -> dict[str, str]:
 
 def changed_claims(experiments: Iterable[Any], ledger: dict[str, Any] | None = None
                    ) -> dict[str, str]:
-    """Claims whose fingerprint differs from the ledger's (or that it lacks): key → reason."""
+    """Claims whose fingerprint differs from the ledger's (or that it lacks), and claims of
+    these experiments that the ledger holds but the experiments no longer state: key → reason.
+    """
     ledger = load_ledger() if ledger is None else ledger
+    experiments = list(experiments)
+    current = current_fingerprints(experiments)
     out = {}
-    for key, fp in current_fingerprints(experiments).items():
+    for key, fp in current.items():
         record = ledger["claims"].get(key)
         if record is None:
             out[key] = "not in the ledger"
-        elif record["fingerprint"] != fp:
+        elif record.get("retired") or record["fingerprint"] != fp:
             out[key] = f"fingerprint {record['fingerprint']} -> {fp}"
+    names = {e.name for e in experiments}
+    for key, record in ledger["claims"].items():
+        if key.split(":", 1)[0] in names and key not in current and not record.get("retired"):
+            out[key] = "no longer stated (record its retirement)"
     return out
 
 
@@ -257,7 +265,7 @@ def record_change(keys: list[str], change: str, before: str, why: str, after_run
     """Append a ledger entry for ``keys`` and store their new fingerprints and revisions."""
     ledger = load_ledger()
     fps = current_fingerprints(experiments)
-    unknown = [k for k in keys if k not in fps]
+    unknown = [k for k in keys if k not in fps and k not in ledger["claims"]]
     if unknown:
         raise SystemExit(f"error: claims={unknown} are not registered claims "
                          "(experiment:claim)")
@@ -267,7 +275,11 @@ def record_change(keys: list[str], change: str, before: str, why: str, after_run
     ledger["entries"].append(entry)
     for key in keys:
         old = ledger["claims"].get(key)
-        ledger["claims"][key] = {"revision": (old["revision"] + 1) if old else 1,
-                                 "fingerprint": fps[key]}
+        revision = (old["revision"] + 1) if old else 1
+        if key in fps:
+            ledger["claims"][key] = {"revision": revision, "fingerprint": fps[key]}
+        else:  # a claim no longer stated: retired, its history kept
+            ledger["claims"][key] = {"revision": revision, "fingerprint": None,
+                                     "retired": True}
     save_ledger(ledger)
     return entry

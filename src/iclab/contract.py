@@ -125,6 +125,9 @@ class Experiment(ABC, Generic[S]):
             Each names the variants in which it is expected to hold; its threshold is fixed
             here, in code; a change to it needs an entry in the claims ledger
             (:mod:`iclab.claims_ledger`).
+        no_claims: why an experiment with no claims states none (e.g. a theory-only figure,
+            whose correctness is a software test, not a claim about the world); required when
+            ``claims`` is empty, shown by ``iclab check``.
     """
 
     name: ClassVar[str]
@@ -136,6 +139,7 @@ class Experiment(ABC, Generic[S]):
     needs_gpu_for_full: ClassVar[bool] = False
     in_demo: ClassVar[bool] = True
     claims: ClassVar[tuple[Claim, ...]] = ()
+    no_claims: ClassVar[str] = ""
     #: Overrides of the quick variant that make it run in seconds: the contract tests run
     #: this configuration to show every claim's check can fail (for experiments whose quick
     #: variant is too long for the test suite).

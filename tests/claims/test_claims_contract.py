@@ -119,7 +119,10 @@ def test_rank_and_slope() -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_experiment_declares_claims(name: str) -> None:
     cls = package_experiments()[name]
-    assert cls.claims, f"{name} declares no claim"
+    if not cls.claims:  # allowed only with the reason, e.g. a theory-only figure
+        assert len(cls.no_claims.strip()) > 20, f"{name} declares no claim and no reason"
+        return
+    assert not cls.no_claims, f"{name} declares claims and a reason for having none"
     ids = [c.id for c in cls.claims]
     assert len(set(ids)) == len(ids), f"{name}: claim ids repeat"
     for claim in cls.claims:
@@ -133,6 +136,8 @@ def test_experiment_declares_claims(name: str) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_every_check_can_fail(name: str, claim_runs) -> None:
     """On real results the check runs; on its counterexample it does not say "holds"."""
+    if not package_experiments()[name].claims:
+        pytest.skip(f"{name} states no claims")
     smoke = name in QUICK_TOO_LONG | QUICK_CLAIMS_OPEN
     _, data = claim_runs.get(name, smoke=smoke)
     for claim in package_experiments()[name].claims:

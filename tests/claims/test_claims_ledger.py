@@ -39,14 +39,15 @@ def test_ledger_entries_are_complete_and_name_registered_claims() -> None:
     ledger = load_ledger()
     known = {claim_key(e.name, c.id) for e in EXPERIMENTS for c in e.claims}
     experiments = {e.name for e in EXPERIMENTS}
-    assert set(ledger["claims"]) == known
+    retired = {k for k, r in ledger["claims"].items() if r.get("retired")}
+    assert set(ledger["claims"]) - retired == known
     for entry in ledger["entries"]:
         assert set(entry) >= ENTRY_FIELDS, entry
         assert entry["change"].strip() and entry["why"].strip()
         for key in entry["claims"]:
             exp, _, cid = key.partition(":")
-            assert (cid == "*" and exp in experiments) or key in known or entry.get(
-                "retired"), f"ledger entry names an unknown claim {key!r}"
+            assert (cid == "*" and exp in experiments) or key in known | retired, (
+                f"ledger entry names an unknown claim {key!r}")
     for key, record in ledger["claims"].items():
         # revision 1 is the entry that introduced the claim; each later entry adds one
         n_entries = len(entries_of(key, ledger))
@@ -54,6 +55,19 @@ def test_ledger_entries_are_complete_and_name_registered_claims() -> None:
         assert record["revision"] == n_entries, (key, record["revision"], n_entries)
     dates = [e["date"] for e in ledger["entries"]]
     assert dates == sorted(dates), "ledger entries must be in date order"
+
+
+def test_a_claim_no_longer_stated_needs_an_entry() -> None:
+    """Dropping a claim is a change too: until the ledger records its retirement, the ledger
+    test lists it; once retired, it is not listed again."""
+    fig1 = get_experiment("lu2024.fig1")
+    ledger = load_ledger()
+    ledger = {**ledger, "claims": dict(ledger["claims"])}
+    ledger["claims"]["lu2024.fig1:dropped"] = {"revision": 1, "fingerprint": "sha256:0"}
+    assert "lu2024.fig1:dropped" in changed_claims([fig1], ledger)
+    ledger["claims"]["lu2024.fig1:dropped"] = {"revision": 2, "fingerprint": None,
+                                               "retired": True}
+    assert changed_claims([fig1], ledger) == {}
 
 
 def test_editing_a_threshold_changes_the_fingerprint(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -128,11 +142,13 @@ def test_digest_ignores_comments_docstrings_and_layout_but_not_logic(tmp_path: P
 
 
 def test_check_rows_carry_the_revision() -> None:
-    fig3 = get_experiment("lu2024.fig3")
+    fig1 = get_experiment("lu2024.fig1")
     ledger = load_ledger()
-    data = ClaimData(fig3.make_settings("quick"), __import__("pandas").DataFrame(), None,
+    data = ClaimData(fig1.make_settings("quick"), __import__("pandas").DataFrame(), None,
                      "quick")
-    for row in evaluate_claims(fig3, data):
-        record = ledger["claims"][claim_key(fig3.name, row.claim)]
+    rows = evaluate_claims(fig1, data)
+    assert rows
+    for row in rows:
+        record = ledger["claims"][claim_key(fig1.name, row.claim)]
         assert row.revision == record["revision"] >= 1
         assert set(row.to_dict()) >= {"revision", "revised_after_run"}

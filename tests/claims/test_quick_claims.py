@@ -18,8 +18,8 @@ from claims_support import (
 
 from iclab.claims import evaluate_claims
 
-NAMES = sorted(n for n in package_experiments()
-               if n not in QUICK_TOO_LONG | QUICK_CLAIMS_OPEN)
+NAMES = sorted(n for n, cls in package_experiments().items()
+               if n not in QUICK_TOO_LONG | QUICK_CLAIMS_OPEN and cls.claims)
 
 
 @pytest.mark.slow

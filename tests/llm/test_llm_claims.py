@@ -55,3 +55,31 @@ def test_llm_claim_inconclusive_without_rows_or_sizes(tiny_models, tmp_path) -> 
     assert none.results.empty and CLAIM.check(none).verdict == "inconclusive"
     empty = ClaimData(none.settings, pd.DataFrame(), None, "quick")
     assert CLAIM.check(CLAIM.counterexample(empty)).verdict == "inconclusive"
+
+
+def _frame(clean: dict[float, float], keep: dict[float, float], seeds: int = 6) -> pd.DataFrame:
+    """Two-class rows per (size, seed): accuracy ``clean[size]`` at p = 0 and, at p = 0.5,
+    chance plus ``keep[size]`` of the clean gain over chance (tiny seed jitter)."""
+    rows = []
+    for size in clean:
+        for seed in range(seeds):
+            jitter = 0.002 * ((seed * 7 + int(size)) % 5 - 2)
+            noisy = 0.5 + keep[size] * (clean[size] - 0.5)
+            for p, acc in ((0.0, clean[size]), (0.5, noisy + jitter)):
+                rows.append({"noise": "label", "k": 8, "kind": "base", "p": p,
+                             "n_params": size, "seed": seed, "n_classes": 2,
+                             "accuracy": acc})
+    return pd.DataFrame(rows)
+
+
+def test_llm_claim_normalises_the_drop_by_the_clean_gain() -> None:
+    """A larger model that is more accurate on clean prompts and keeps the same fraction of its
+    gain over chance loses more accuracy in absolute terms, but is not more sensitive: no
+    "holds". One that keeps a smaller fraction is; one at chance on clean prompts has nothing
+    to lose and is left out."""
+    same = _frame({1e8: 0.7, 1e9: 0.9}, {1e8: 0.5, 1e9: 0.5})
+    assert CLAIM.check(ClaimData(None, same, None, "quick")).verdict != "holds"
+    more = _frame({1e8: 0.7, 1e9: 0.9}, {1e8: 0.6, 1e9: 0.3})
+    assert CLAIM.check(ClaimData(None, more, None, "quick")).verdict == "holds"
+    at_chance = _frame({1e8: 0.5, 1e9: 0.9}, {1e8: 0.5, 1e9: 0.3})
+    assert CLAIM.check(ClaimData(None, at_chance, None, "quick")).verdict == "inconclusive"

@@ -13,7 +13,11 @@ from iclab.errors import ParameterError
 from iclab.experiments import all_experiments
 from iclab.experiments.lu2024.fig5 import LuFigure5
 from iclab.experiments.lu2024.fig6 import LuFigure6
-from iclab.experiments.lu2024.transformer_claims import bootstrap_peaks, peak_constants
+from iclab.experiments.lu2024.transformer_claims import (
+    bootstrap_peaks,
+    peak_constants,
+    peak_exponents,
+)
 from iclab.experiments.shi2024.fig_transformer_noise import ShiTransformerNoise, noise_slopes
 
 
@@ -37,15 +41,37 @@ def _data(results: pd.DataFrame, variant: str = "quick") -> ClaimData:
 
 def test_fig5_checks_on_a_known_double_descent() -> None:
     good = _data(_fig5_results({8: 1.25, 12: 1.25}))
-    for cid in ("peak_above_both_ends", "n_peak_scales_as_d2", "linear_peak_near_tau_1"):
+    for cid in ("peak_above_both_ends", "linear_peak_near_tau_1"):
         assert _claim(LuFigure5, cid).check(good).verdict == "holds", cid
-    # peak at 2.0 for d = 12: outside [0.75, 1.5] and 60 % off d = 8's
+    # peak at 2.0 for d = 12: outside [0.75, 1.5]
     moved = _data(_fig5_results({8: 1.25, 12: 2.0}))
     assert _claim(LuFigure5, "linear_peak_near_tau_1").check(moved).verdict == "fails"
-    assert _claim(LuFigure5, "n_peak_scales_as_d2").check(moved).verdict == "fails"
     # monotone errors: no interior peak
     flat = _fig5_results({8: 0.25, 12: 0.25})
     assert _claim(LuFigure5, "peak_above_both_ends").check(_data(flat)).verdict == "fails"
+
+
+def test_fig5_exponent_tells_d2_from_d3() -> None:
+    """n_peak = d² (tau_peak constant) holds; n_peak = d³ / 10 (tau_peak = d / 10) fails; two
+    values of d cannot decide; a peak at the grid's end (no peak) fails."""
+    claim = _claim(LuFigure5, "n_peak_scales_as_d2")
+    assert claim.variants == ("medium", "full")
+    d2 = _data(_fig5_results({10: 1.0, 15: 1.0, 20: 1.0}), "medium")
+    assert claim.check(d2).verdict == "holds"
+    d3 = _data(_fig5_results({10: 1.0, 15: 1.5, 20: 2.0}), "medium")
+    found = claim.check(d3)
+    assert found.verdict == "fails" and found.statistic == pytest.approx(3.0)
+    two = _data(_fig5_results({10: 1.0, 20: 1.0}), "medium")
+    assert claim.check(two).verdict == "inconclusive"
+    flat = _data(_fig5_results({10: 0.25, 15: 0.25, 20: 0.25}), "medium")
+    assert claim.check(flat).verdict == "fails"
+    assert claim.check(claim.counterexample(d2)).verdict == "fails"
+
+
+def test_peak_exponent_is_the_log_log_slope() -> None:
+    ds = np.array([10, 15, 20])
+    taus = np.array([[1.0, 1.0, 1.0], [1.0, 1.5, 2.0], [2.0, 2.0 * 10 / 15, 1.0]])
+    assert peak_exponents(taus, ds) == pytest.approx([2.0, 3.0, 1.0])
 
 
 def test_peak_bootstrap_and_constant() -> None:

@@ -159,6 +159,8 @@ def check_cmd(
     for run, found in checked:
         log.print(f"  {run.experiment.name}: {run.n_units} units, {run.n_computed} computed "
                   f"(done after {run.seconds:.1f} s)")
+        if not run.experiment.claims:
+            log.print(f"  {run.experiment.name} states no claims: {run.experiment.no_claims}")
         verdicts.extend(found)
     if as_json:
         typer.echo(_strict_json([v.to_dict() for v in verdicts], indent=1))

@@ -152,19 +152,30 @@ def validate_settings(s: NoiseSensitivitySettings) -> None:
                             probe_text=task.texts[0])
 
 
+#: a model whose clean accuracy is less than this above chance does no in-context learning
+#: to lose: its relative drop is left out
+MIN_ABOVE_CHANCE = 0.05
+
+
 def _accuracy_drops(cell: pd.DataFrame) -> pd.DataFrame:
-    """Per seed (rows) and model size (columns, ``n_params``): accuracy at ``p = 0`` minus
-    accuracy at the largest ``p`` of the cell (models of equal size are averaged)."""
+    """Per seed (rows) and model size (columns, ``n_params``): the relative accuracy drop
+    ``(acc(p=0) - acc(p_max)) / (acc(p=0) - 1/n_classes)`` from clean prompts to the noisiest
+    ones of the cell, as a fraction of what the model gains over chance on clean prompts (a
+    more accurate model has more to lose; models of equal size are averaged). NaN where the
+    clean accuracy is less than ``MIN_ABOVE_CHANCE`` above chance."""
     p_hi = float(cell["p"].max())
+    chance = 1.0 / float(cell["n_classes"].iloc[0])
     wide = cell.pivot_table(index="seed", columns=["n_params", "p"], values="accuracy")
     clean = wide.xs(0.0, axis=1, level="p")
     noisy = wide.xs(p_hi, axis=1, level="p")
-    return clean - noisy
+    gain = clean - chance
+    return ((clean - noisy) / gain).where(gain >= MIN_ABOVE_CHANCE)
 
 
 def sensitivity_grows_with_size(data: ClaimData) -> Evidence:
-    """Within each (noise kind, k, base/chat kind), per seed, the clean-to-noisy accuracy drop
-    of each model size minus that of the next smaller size is > 0 (95 % t-interval over
+    """Within each (noise kind, k, base/chat kind), per seed, the relative clean-to-noisy
+    accuracy drop (:func:`_accuracy_drops`) of each model size minus that of the next smaller
+    size is > 0 (95 % t-interval over
     seeds; ``all_of`` over panels and size pairs). Inconclusive without rows, without a clean
     ``p = 0`` and a noisy level, or with fewer than 2 model sizes."""
     frame = data.results
@@ -180,8 +191,8 @@ def sensitivity_grows_with_size(data: ClaimData) -> Evidence:
         for lo, hi in zip(sizes, sizes[1:], strict=False):
             evidence.append(compare_interval(
                 (drops[hi] - drops[lo]).dropna(), 0.0, ">",
-                f"{noise}, k={k}, {kind}: drop p=0->{ps[-1]:g} of {hi:.3g} params minus "
-                f"{lo:.3g} params"))
+                f"{noise}, k={k}, {kind}: relative drop p=0->{ps[-1]:g} of {hi:.3g} params "
+                f"minus {lo:.3g} params"))
     if not evidence:
         return Evidence("inconclusive", math.nan, math.nan, 0.0,
                         "fewer than 2 model sizes (or no p = 0 and noisy level) in any panel")
@@ -217,8 +228,8 @@ class NoiseSensitivity(Experiment[NoiseSensitivitySettings]):
     claims = (
         Claim("larger_models_more_sensitive",
               "Larger language models are more sensitive to noisy demonstrations: the drop in "
-              "in-context accuracy from clean (p = 0) to the noisiest prompts grows with model "
-              "size.",
+              "in-context accuracy from clean (p = 0) to the noisiest prompts, as a fraction "
+              "of the clean accuracy above chance, grows with model size.",
               "Shi et al. 2024, LLM experiments (and Wei et al. 2023)",
               sensitivity_grows_with_size,
               _smaller_models_more_sensitive,

@@ -44,10 +44,8 @@ from iclab.claims import (
     all_of,
     compare_interval,
     decide,
-    fraction_at_least,
     mean_interval,
 )
-from iclab.theory.asymptotic import e_icl, e_idg
 
 #: constant C of the finite-d tolerance C (1 + 1/|1 − τ|) / min(d, k, ℓ)
 FINITE_D_C = 5.0
@@ -59,10 +57,6 @@ RIDGE_MIN_LAM = 0.05
 TRANSITION_FACTOR = 2.0
 #: Fig. 4: theory g_task below this is too small to take a logarithm of at finite d
 TRANSITION_MIN_G = 0.005
-#: Fig. 3: fraction of sampled cells where the map agrees with the brute-force search
-FIG3_AGREEMENT = 0.95
-#: Fig. 3: cells sampled per panel and per kind (interior minimum / monotone)
-FIG3_SAMPLES = 40
 
 POINT_COLS = ("panel", "d", "alpha", "kappa", "tau", "rho", "lam")
 TheoryAt = Callable[[pd.Series, str], float]
@@ -209,64 +203,6 @@ def fig2_non_monotone(data: ClaimData, metric_of: Callable[[str], str],
             dips, 1.0, ">", f"{panel}: kappa={kappa:g}, {metric}: min(ends)/min(interior) "
             f"(theory {_dip(th):.3f})"))
     return all_of(evidence, "non-monotone e(alpha) where the theory has an interior minimum")
-
-
-# ---- Figure 3 -------------------------------------------------------------------------------
-def brute_force_minimum(metric: str, tau: float, kappa: float, rho: float,
-                        alphas: np.ndarray) -> float:
-    """α at the lowest interior local minimum of ``e_icl``/``e_idg`` on ``alphas`` (NaN if
-    none), evaluated with :mod:`iclab.theory.asymptotic` (not the map's kernels)."""
-    fun = e_icl if metric == "icl" else e_idg
-    with np.errstate(all="ignore"):
-        e = np.asarray(fun(tau, alphas, kappa, rho), dtype=float)
-    inner = e[1:-1]
-    tol = 1e-12 * np.abs(inner)
-    is_min = (inner < e[:-2] - tol) & (inner < e[2:] - tol) & np.isfinite(inner)
-    if not is_min.any():
-        return math.nan
-    idx = np.flatnonzero(is_min)
-    return float(alphas[1:-1][idx[np.argmin(inner[idx])]])
-
-
-def fig3_brute_force(data: ClaimData, panels: Sequence[tuple[str, str, float]]) -> Evidence:
-    """Sampled cells of each map agree with a brute-force search on an α grid 4× finer.
-
-    Per panel, up to ``FIG3_SAMPLES`` cells with an interior minimum and as many monotone
-    cells are drawn (fixed seed); a cell agrees when both searches find no interior minimum,
-    or both find one within one step of the map's α grid. Holds when at least
-    ``FIG3_AGREEMENT`` of the sampled cells agree, for each kind.
-    """
-    s = data.settings
-    frame = data.results
-    if frame is None or frame.empty:
-        return all_of([], "fig3 brute force")
-    coarse = np.logspace(np.log10(s.alpha_min), np.log10(s.alpha_max), s.n_alpha)
-    fine = np.logspace(np.log10(s.alpha_min), np.log10(s.alpha_max), 4 * s.n_alpha - 3)
-    step = math.log(coarse[1] / coarse[0])
-    rng = np.random.default_rng(20240517)
-    counts = {"interior": [0, 0], "monotone": [0, 0]}
-    for panel, metric, tau in panels:
-        sub = frame[frame["panel"] == panel]
-        star = sub["alpha_star"].astype(float)
-        for kind, mask in (("interior", star.notna()), ("monotone", star.isna())):
-            cells = sub[mask.to_numpy()]
-            if cells.empty:
-                continue
-            pick = rng.choice(len(cells), size=min(FIG3_SAMPLES, len(cells)), replace=False)
-            for _, cell in cells.iloc[np.sort(pick)].iterrows():
-                ref = brute_force_minimum(metric, tau, cell["kappa"], cell["rho"], fine)
-                got = cell["alpha_star"]
-                got = math.nan if got is None else float(got)
-                if math.isnan(ref) or math.isnan(got):
-                    ok = math.isnan(ref) and math.isnan(got)
-                else:
-                    ok = abs(math.log(got / ref)) <= step * (1 + 1e-9)
-                counts[kind][0] += int(ok)
-                counts[kind][1] += 1
-    evidence = [fraction_at_least(ok, total, FIG3_AGREEMENT,
-                                  f"{kind} cells agreeing with a 4x finer brute-force search")
-                for kind, (ok, total) in counts.items()]
-    return all_of(evidence, "fig3 map vs brute force")
 
 
 # ---- Figure 4 -------------------------------------------------------------------------------

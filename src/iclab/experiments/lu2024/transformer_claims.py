@@ -86,49 +86,85 @@ def peak_constants(results: pd.DataFrame, draws: int = 400) -> pd.DataFrame:
 
 
 def _check_peak_significant(data: ClaimData) -> Evidence:
-    """Per panel: log test error at ``tau_peak`` minus at each end of the grid, Welch 95 %."""
+    """Per panel: ``tau_peak`` is chosen on the even-numbered seeds (argmax of their mean test
+    error) and tested on the odd-numbered ones: log test error at ``tau_peak`` minus at each
+    end of the grid, Welch 95 % interval > 0. Choosing and testing on disjoint seeds keeps the
+    choice of the largest of several noisy means from inflating the difference."""
     res = data.results
     evidence = []
     for (arch, d), sub in res.groupby(["arch", "d"]):
         taus, err = _seed_matrix(sub, arch, d)
-        k = int(np.nanargmax(np.nanmean(err, axis=1)))
+        choose, test = err[:, 0::2], err[:, 1::2]
+        k = int(np.nanargmax(np.nanmean(choose, axis=1)))
         for end in (0, len(taus) - 1):
-            what = f"{arch} d={d}: log e(tau_peak={taus[k]:g}) - log e(tau={taus[end]:g})"
+            what = (f"{arch} d={d}: log e(tau_peak={taus[k]:g}) - log e(tau={taus[end]:g}) "
+                    f"on {test.shape[1]} seeds (tau_peak chosen on {choose.shape[1]} others)")
             if k == end:
                 evidence.append(Evidence("fails", 0.0, 0.0, 0.0, what + ": peak at the end"))
                 continue
-            diff, half = welch(np.log(err[k][np.isfinite(err[k])]),
-                                np.log(err[end][np.isfinite(err[end])]))
+            at_peak, at_end = test[k][np.isfinite(test[k])], test[end][np.isfinite(test[end])]
+            if min(at_peak.size, at_end.size) < 2:
+                evidence.append(Evidence("inconclusive", math.nan, math.nan, 0.0,
+                                         what + ": fewer than 2 test seeds"))
+                continue
+            diff, half = welch(np.log(at_peak), np.log(at_end))
             evidence.append(decide(diff, half, 0.0, ">", what + ", Welch 95 % interval > 0"))
     return all_of(evidence, "peak above both ends")
 
 
-def _peak_spread(tau_peaks: np.ndarray, d2: np.ndarray) -> np.ndarray:
-    """``max_d |c_d / c - 1|`` per row of ``tau_peaks [draws, D]`` (``c_d = n_peak / d²`` is
-    ``tau_peak``; ``c`` the least-squares fit of ``n_peak = c d²``)."""
-    c = (tau_peaks * d2**2).sum(1, keepdims=True) / (d2**2).sum()
-    return np.abs(tau_peaks / c - 1).max(1)
+#: the exponent p of ``n_peak ∝ d^p``: "holds" needs its interval inside this open range (it
+#: must contain 2 and exclude the alternatives d¹, a peak at as many contexts as tokens, and
+#: d³); "fails" when the interval excludes 2
+EXPONENT_RANGE = (1.0, 3.0)
+#: the fewest values of d from which the exponent is estimated (two always fit a line)
+EXPONENT_MIN_DS = 3
 
 
-def _check_peak_constant(data: ClaimData) -> Evidence:
-    """Per architecture: max over d of ``|c_d / c - 1|`` < 0.3 (bootstrap 95 % interval)."""
+def peak_exponents(tau_peaks: np.ndarray, ds: np.ndarray) -> np.ndarray:
+    """Least-squares exponent ``p`` of ``n_peak = c d^p`` per row of ``tau_peaks [draws, D]``:
+    ``log n_peak = log c + p log d`` with ``n_peak = tau_peak d²``, so ``p = 2 + slope`` of
+    ``log tau_peak`` on ``log d``. Returns ``[draws]``."""
+    x = np.log(np.asarray(ds, float))
+    x = x - x.mean()
+    y = np.log(tau_peaks)
+    return 2.0 + (y - y.mean(axis=1, keepdims=True)) @ x / (x @ x)
+
+
+def _check_peak_exponent(data: ClaimData) -> Evidence:
+    """Per architecture, over ``EXPONENT_MIN_DS`` or more values of d: the peak is interior at
+    every d (else fails), and the seed-bootstrap 95 % interval of the exponent ``p`` of
+    ``n_peak ∝ d^p`` (:func:`peak_exponents`) lies in ``EXPONENT_RANGE`` and contains 2
+    (holds), excludes 2 (fails), or neither (inconclusive)."""
     res = data.results
     evidence = []
     for arch, sub in res.groupby("arch"):
         ds = sorted(int(d) for d in sub.d.unique())
-        if len(ds) < 2:
+        if len(ds) < EXPONENT_MIN_DS:
+            evidence.append(Evidence("inconclusive", math.nan, math.nan, 2.0,
+                                     f"{arch}: {len(ds)} values of d; the exponent needs "
+                                     f"{EXPONENT_MIN_DS}"))
             continue
-        d2 = np.asarray(ds, float) ** 2
-        observed = np.array([[float(peak_table(sub).set_index("d").tau_peak[d]) for d in ds]])
+        peaks = peak_table(sub).set_index("d")
+        ends = [d for d in ds if peaks.tau_peak[d] in (sub.tau.min(), sub.tau.max())]
+        if ends:
+            evidence.append(Evidence("fails", math.nan, 0.0, 2.0,
+                                     f"{arch}: the largest error at an end of the tau grid at "
+                                     f"d={ends}: no interior peak"))
+            continue
+        observed = np.array([[peaks.tau_peak[d] for d in ds]])
         boot = np.stack([bootstrap_peaks(sub, arch, d, seed=i) for i, d in enumerate(ds)], 1)
-
-        est = float(_peak_spread(observed, d2)[0])
-        lo, hi = np.quantile(_peak_spread(boot, d2), [0.025, 0.975])
-        what = (f"{arch}: max_d |c_d/c - 1| over d={ds} (tau_peak={observed[0].tolist()}), "
-                f"seed-bootstrap 95 % interval, claim < 0.3")
-        verdict: Verdict = "holds" if hi < 0.3 else "fails" if lo >= 0.3 else "inconclusive"
-        evidence.append(Evidence(verdict, est, float(hi - lo) / 2, 0.3, what))
-    return all_of(evidence, "n_peak = c d^2")
+        est = float(peak_exponents(observed, np.array(ds))[0])
+        lo, hi = (float(q) for q in np.quantile(peak_exponents(boot, np.array(ds)),
+                                                 [0.025, 0.975]))
+        low, high = EXPONENT_RANGE
+        verdict: Verdict = ("fails" if lo > 2 or hi < 2 else
+                            "holds" if lo > low and hi < high else "inconclusive")
+        evidence.append(Evidence(
+            verdict, est, (hi - lo) / 2, 2.0,
+            f"{arch}: exponent p of n_peak ~ d^p over d={ds} (tau_peak="
+            f"{observed[0].tolist()}): {est:.2f}, seed-bootstrap 95 % interval [{lo:.2f}, "
+            f"{hi:.2f}]; claim: contains 2, inside ({low:g}, {high:g})"))
+    return all_of(evidence, "n_peak ~ d^2")
 
 
 def _check_linear_peak_range(data: ClaimData) -> Evidence:
@@ -149,9 +185,10 @@ def fig5_claims() -> tuple[Claim, ...]:
     return (
         Claim(
             id="peak_above_both_ends",
-            statement=("For each architecture and d, the seed-mean test error is largest at an "
-                       "interior tau_peak and significantly above its values at both ends of "
-                       "the tau grid (double descent)."),
+            statement=("For each architecture and d, the test error peaks at an interior "
+                       "tau_peak (chosen on half of the seeds) and is significantly above its "
+                       "values at both ends of the tau grid on the other half (double "
+                       "descent)."),
             source="Lu et al. 2024, Fig. 5",
             check=_check_peak_significant,
             # the errors made to fall with tau: the maximum moves to the left end
@@ -165,19 +202,21 @@ def fig5_claims() -> tuple[Claim, ...]:
                 "regularised and does not interpolate, so its error has no peak at tau = 1"),)),
         Claim(
             id="n_peak_scales_as_d2",
-            statement=("n_peak / d^2 is the same across d within +-30 % for each architecture "
-                       "(n_peak = c d^2)."),
+            statement=("The interpolation peak moves as n_peak ~ d^2: over at least three "
+                       "values of d, for each architecture, the peak is interior at every d "
+                       "and the exponent p of n_peak ~ d^p has a seed-bootstrap 95 % interval "
+                       "that contains 2 and lies inside (1, 3)."),
             source="Lu et al. 2024, Fig. 5D",
-            check=_check_peak_constant,
-            # tau tripled at the largest d: the peak no longer scales as d^2
-            counterexample=transform_column(
-                "tau", lambda f: f.tau * np.where(f.d == f.d.max(), 3.0, 1.0)),
-            variants=("quick", "medium", "full"),
+            check=_check_peak_exponent,
+            # tau proportional to d: the peak scales as d^3
+            counterexample=transform_column("tau", lambda f: f.tau * f.d / f.d.min()),
+            # the quick variant has two values of d: too few to tell d^2 from d^3
+            variants=("medium", "full"),
             controls=(Control(
                 {"max_iter": 10},
                 "L-BFGS stopped after 10 of its 500 iterations: no interpolation peak, so no "
                 "n_peak to scale as d^2 (no setting moves a real peak off n ~ d^2, the d^2 "
-                "parameters of linear attention)"),)),
+                "parameters of linear attention)", variants=("medium",)),)),
         Claim(
             id="linear_peak_near_tau_1",
             statement="For linear attention the peak lies at tau in [0.75, 1.5] at every d.",
@@ -192,14 +231,6 @@ def fig5_claims() -> tuple[Claim, ...]:
     )
 
 
-
-
-def _gtask_means(results: pd.DataFrame, method: str) -> pd.DataFrame:
-    """Per kappa: mean, standard error and count of g_task over seeds for ``method``."""
-    sub = results[results.method == method]
-    out = sub.groupby("kappa").g_task.agg(["mean", "std", "count"]).reset_index()
-    out["se"] = out["std"] / np.sqrt(out["count"])
-    return out
 
 
 def _check_gtask_falls(data: ClaimData) -> Evidence:
@@ -218,18 +249,27 @@ def _check_gtask_falls(data: ClaimData) -> Evidence:
                     f"seed-bootstrap 95 % interval [{lo:.3g}, {hi:.3g}], claim <= -0.8")
 
 
+#: memorisation: at kappa <= 0.5 the transformer's g_task is at least this fraction of
+#: dMMSE's (dMMSE is the Bayes-optimal predictor for the finite pool, so a model that has
+#: memorised the pool matches it; our choice of margin)
+MEMORISE_FRACTION = 0.8
+
+
 def _check_memorises_like_dmmse(data: ClaimData) -> Evidence:
-    """kappa <= 0.5: transformer g_task >= dMMSE g_task - 2 standard errors of the gap."""
-    tr = _gtask_means(data.results, "transformer").set_index("kappa")
-    dm = _gtask_means(data.results, "dmmse").set_index("kappa")
+    """kappa <= 0.5: ``g_task(transformer) - MEMORISE_FRACTION · g_task(dMMSE) > 0`` (Welch 95 %
+    interval over seeds): holds when the interval is above 0, fails when below. Fewer seeds
+    widen the interval and make "holds" harder, not easier."""
+    res = data.results
     evidence = []
-    for kappa in tr.index[tr.index <= 0.5]:
-        gap = float(tr.loc[kappa, "mean"] - dm.loc[kappa, "mean"])
-        se = float(math.hypot(tr.loc[kappa, "se"], dm.loc[kappa, "se"]))
-        verdict: Verdict = "holds" if gap >= -2 * se else "fails"
-        evidence.append(Evidence(verdict, gap, 2 * se, 0.0,
-                                 f"kappa={kappa:g}: g_task(transformer) - g_task(dMMSE) = "
-                                 f"{gap:.3g}, claim >= -2 SE = {-2 * se:.3g}"))
+    for kappa in sorted(k for k in res.kappa.unique() if k <= 0.5):
+        at = res[res.kappa == kappa]
+        tr = at[at.method == "transformer"].g_task.to_numpy(float)
+        dm = at[at.method == "dmmse"].g_task.to_numpy(float)
+        diff, half = welch(tr, MEMORISE_FRACTION * dm)
+        evidence.append(decide(diff, half, 0.0, ">",
+                               f"kappa={kappa:g}: g_task(transformer) - {MEMORISE_FRACTION:g} "
+                               f"g_task(dMMSE) (means {tr.mean():.3g}, {dm.mean():.3g}), "
+                               "Welch 95 % interval > 0"))
     return all_of(evidence, "memorisation at kappa <= 0.5")
 
 
@@ -271,7 +311,7 @@ def fig6_claims() -> tuple[Claim, ...]:
                   "docs/claims.md)"),)),
         Claim(id="memorises_at_low_kappa",
               statement=("At kappa <= 0.5 the transformer memorises the task pool: its g_task "
-                         "is within two standard errors of dMMSE's or above it."),
+                         "is above 0.8 x dMMSE's (Welch 95 % interval over seeds)."),
               source="Lu et al. 2024, Fig. 6",
               check=_check_memorises_like_dmmse,
               counterexample=_transformer_g_task(lambda f: 0.0),
