@@ -39,8 +39,6 @@ CONTROLS_OPEN = {
     ("lu2024.fig6", "generalises_at_high_kappa"),
     # not in the suite; these say "holds" or "inconclusive" (docs/claims.md)
     ("lu2024.fig6", "memorises_at_low_kappa"),
-    ("lu2024.fig6", "gtask_falls_with_kappa"),
-    ("shi2024.fig_transformer_noise", "larger_not_worse_clean"),
 }
 
 
