@@ -82,7 +82,11 @@ def test_peak_bootstrap_and_constant() -> None:
     assert consts.c == pytest.approx(1.25) and consts.c_lo <= 1.25 <= consts.c_hi
 
 
-def _fig6_results(memorise: float, generalise: float, seeds: int = 4) -> pd.DataFrame:
+def _fig6_results(memorise: float, generalise: float, seeds: int = 4,
+                  e_icl: float = 0.6) -> pd.DataFrame:
+    """g_task of dMMSE ``1.5 / (1 + 0.2 kappa)``; the transformer's is ``memorise`` times it at
+    kappa <= 0.5 and ``generalise / kappa`` times it above; its e_ICL ``e_icl`` times
+    dMMSE's."""
     rng = np.random.default_rng(1)
     rows = []
     for kappa in (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0):
@@ -90,9 +94,11 @@ def _fig6_results(memorise: float, generalise: float, seeds: int = 4) -> pd.Data
         tr = memorise * dm if kappa <= 0.5 else generalise * dm / kappa
         for s in range(seeds):
             rows.append({"kappa": kappa, "trial": s, "method": "dmmse",
-                         "g_task": dm + rng.normal(0, 0.01)})
+                         "g_task": dm + rng.normal(0, 0.01),
+                         "e_icl": 0.5 + dm / 2 + rng.normal(0, 0.01)})
             rows.append({"kappa": kappa, "trial": s, "method": "transformer",
-                         "g_task": tr + rng.normal(0, 0.01)})
+                         "g_task": tr + rng.normal(0, 0.01),
+                         "e_icl": e_icl * (0.5 + dm / 2) + rng.normal(0, 0.01)})
     return pd.DataFrame(rows)
 
 
@@ -104,6 +110,9 @@ def test_fig6_checks_on_known_transitions() -> None:
     assert _claim(LuFigure6, "memorises_at_low_kappa").check(no_memory).verdict == "fails"
     stays = _data(_fig6_results(memorise=1.0, generalise=8.0))  # 8/kappa: 1 x dMMSE at 8
     assert _claim(LuFigure6, "generalises_at_high_kappa").check(stays).verdict == "fails"
+    # no memorisation gap but no in-context learning either: e_ICL at twice dMMSE's
+    blank = _data(_fig6_results(memorise=1.0, generalise=0.2, e_icl=2.0))
+    assert _claim(LuFigure6, "generalises_at_high_kappa").check(blank).verdict == "fails"
 
 
 def _shi_results(slopes: list[float], clean: list[float], seeds: int = 4) -> pd.DataFrame:
