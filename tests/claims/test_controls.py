@@ -33,10 +33,6 @@ CONTROLS_IN_SUITE = {
 #: controls on which the check does not say "fails" (experiment, claim): findings
 CONTROLS_OPEN = {
     ("li2024.fig_iid", "attention_equals_h3"),
-    ("shi2024.fig_rank_noise", "sensitivity_rises_with_rank"),
-    ("shi2024.fig_parity_coverage", "coverage_grows_with_heads"),
-    ("shi2024.fig_parity_noise", "more_heads_lose_more"),
-    ("lu2024.fig6", "generalises_at_high_kappa"),
     # not in the suite; these say "holds" or "inconclusive" (docs/claims.md)
     ("lu2024.fig6", "memorises_at_low_kappa"),
 }

@@ -4,9 +4,14 @@ Every threshold is stated here (changes are recorded in the claims ledger,
 :mod:`iclab.claims_ledger`). Each check reads the tidy results of one
 experiment (one row per model and seed, ``trial`` = seed) and decides over seeds: a per-seed
 statistic, its 95 % Student-t interval, compared with the threshold (``iclab.claims``).
-Two shapes recur and have one helper each: a per-seed quantity that must rise from each model
-size to the next (:func:`rises_between_sizes`), and a per-group quantity that must stay below
-a threshold (:func:`below_per_group`).
+Two shapes recur and have one helper each: a per-seed quantity that must rise by at least a
+stated minimum from each model size to the next (:func:`rises_between_sizes`), and a
+per-group quantity that must stay below a threshold (:func:`below_per_group`).
+
+The trends in model size are stated with a minimum effect, not as "> 0": each rise in size
+must raise the quantity by at least half the smallest step the theory predicts at the default
+settings (quick and full). A configuration in which the effect is absent (a negative control)
+then reads ``fails``, not merely ``inconclusive``.
 """
 
 from __future__ import annotations
@@ -26,17 +31,37 @@ SLOPE_RTOL = 0.10
 ANGLE_MAX_DEG = 5.0
 #: relative Frobenius distance of the trained Γ to Γ*_r
 GAMMA_RTOL = 0.10
+#: smallest relative rise of dR/dσ² from a trained rank to the next, slope(r')/slope(r) − 1.
+#: The optimal slopes (1/M) Σ_{i<=r} a_i² of the default eigenvalues rise by 85 % and 57 %
+#: (quick: λ = (4, 2, 1, 0.5), r = 1, 2, 4) and by 88 %, 40 %, 19 % and 11.5 % (full:
+#: λ = (5, 3, 2, 1, 0.5, 0.2), r = 1, 2, 3, 4, 6): half the smallest, rounded down.
+SLOPE_RISE_MIN = 0.05
+#: fewest pairs that the larger of two consecutive numbers of heads must serve in addition.
+#: The pair-aligned model (two heads per pair, most probable pairs first) serves 1, 3, 15
+#: pairs at m = 2, 6, 30 (quick) and 1, 3, 6, 12, 28 at m = 2, 6, 12, 24, 56 (full): at
+#: least 2 more per step; half of that.
+PAIRS_ADDED_MIN = 1.0
+#: smallest rise, from a number of heads to the next, of the fraction of the clean accuracy
+#: above chance that flipped labels remove on the important tasks. The pair-aligned model
+#: predicts 0, 0.44, 0.73 at m = 2, 6, 30 (quick, p = 0.4) and 0, 0.44, 0.62, 0.71, 0.76 at
+#: m = 2, 6, 12, 24, 56 (full): steps of at least 0.051; half of that, rounded down.
+NOISE_LOSS_RISE_MIN = 0.025
 
 
 # ---- the two shapes of check -----------------------------------------------------------------
-def rises_between_sizes(wide: pd.DataFrame, label: Callable[[object, object], str]
-                        ) -> list[Evidence]:
+def rises_between_sizes(wide: pd.DataFrame, label: Callable[[object, object], str],
+                        min_rise: float = 0.0, relative: bool = False) -> list[Evidence]:
     """For consecutive model sizes ``lo < hi`` (the columns of ``wide``, one row per seed):
-    the per-seed difference ``wide[hi] - wide[lo]`` is > 0 (95 % interval over seeds).
-    ``label(lo, hi)`` names each comparison."""
+    the per-seed rise ``wide[hi] - wide[lo]`` (``relative``: ``wide[hi]/wide[lo] - 1``) is
+    > ``min_rise`` (95 % interval over seeds: holds when its lower end is above ``min_rise``,
+    fails when its upper end is below). ``label(lo, hi)`` names each comparison."""
     sizes = sorted(wide.columns)
-    return [compare_interval((wide[hi] - wide[lo]).dropna(), 0.0, ">", label(lo, hi))
-            for lo, hi in zip(sizes, sizes[1:], strict=False)]
+    out = []
+    for lo, hi in zip(sizes, sizes[1:], strict=False):
+        rise = wide[hi] / wide[lo] - 1.0 if relative else wide[hi] - wide[lo]
+        rise = rise.replace([np.inf, -np.inf], np.nan).dropna()
+        out.append(compare_interval(rise, min_rise, ">", label(lo, hi)))
+    return out
 
 
 def below_per_group(frame: pd.DataFrame, by: str, column: str, threshold: float,
@@ -72,11 +97,14 @@ def measured_slopes(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def slope_rises_with_rank(data: ClaimData) -> Evidence:
-    """Per seed, slope(r_{j+1}) − slope(r_j) > 0 for consecutive trained ranks."""
+    """Per seed, slope(r_{j+1})/slope(r_j) − 1 > ``SLOPE_RISE_MIN`` for consecutive trained
+    ranks (slope = least-squares dR/dσ² over the σ² grid)."""
     if _empty(data):
         return all_of([], "slope rises with rank")
     wide = measured_slopes(data.results).pivot_table(index="trial", columns="r", values="slope")
-    evidence = rises_between_sizes(wide, lambda lo, hi: f"dR/dsigma2 at r={hi} minus r={lo}")
+    evidence = rises_between_sizes(
+        wide, lambda lo, hi: f"dR/dsigma2 at r={hi} over r={lo}, minus 1", SLOPE_RISE_MIN,
+        relative=True)
     return all_of(evidence, "noise sensitivity rises with rank")
 
 
@@ -139,20 +167,35 @@ def important_first(data: ClaimData) -> Evidence:
     return all_of(evidence, "few heads serve the important pairs first")
 
 
+def pairs_served(results: pd.DataFrame) -> pd.DataFrame:
+    """Pairs served per model, ``Σ_k (2·acc_k − 1)`` over all pairs k with equal weight (a pair
+    at chance ½ counts 0, one at accuracy 1 counts 1): index ``trial``, one column per m."""
+    served = results.assign(served=2.0 * results["acc"] - 1.0)
+    return served.groupby(["trial", "m"])["served"].sum().unstack("m")
+
+
 def coverage_grows(data: ClaimData) -> Evidence:
-    """Per seed, the accuracy on the less-important pairs rises from each m to the next."""
+    """Per seed, the pairs served (:func:`pairs_served`, every pair weighted equally, so the
+    pairs' frequencies in pretraining do not enter) rise by more than ``PAIRS_ADDED_MIN``
+    from each m to the next."""
     if _empty(data):
         return all_of([], "coverage grows with m")
-    wide = _per_seed_group_accuracy(data.results).pivot_table(index="trial", columns="m",
-                                                              values="other")
     evidence = rises_between_sizes(
-        wide, lambda lo, hi: f"other-pair accuracy m={hi} minus m={lo}")
+        pairs_served(data.results), lambda lo, hi: f"pairs served m={hi} minus m={lo}",
+        PAIRS_ADDED_MIN)
     return all_of(evidence, "more heads cover more pairs")
 
 
 def noise_drop_grows(data: ClaimData) -> Evidence:
-    """Drop of important-task accuracy from p = 0 to the largest p < ½, per seed: larger for
-    each next m (paired over seeds)."""
+    """Fraction of the clean accuracy above chance that flipped labels remove on the important
+    tasks, ``(acc(0) − acc(p))/(acc(0) − ½)`` with p the largest flip fraction < ½, per seed:
+    it rises by more than ``NOISE_LOSS_RISE_MIN`` from each m to the next (paired over seeds;
+    a model at chance on clean prompts has no accuracy to lose and is left out).
+
+    Dividing by the clean margin over chance removes what coverage adds to the plain drop:
+    under the pair-aligned model the important-task accuracy is ``f·s(p) + (1 − f)·½`` for a
+    fraction f of served pairs, so the drop grows with f, while the ratio
+    ``(s(0) − s(p))/(s(0) − ½)`` depends only on the distraction of the served pairs."""
     frame = data.results
     if frame is None or frame.empty:
         return all_of([], "more heads lose more")
@@ -160,7 +203,9 @@ def noise_drop_grows(data: ClaimData) -> Evidence:
     if len(ps) < 2 or ps[0] != 0.0:
         return all_of([], "more heads lose more (needs p = 0 and a p in (0, 1/2))")
     wide = frame.pivot_table(index=["trial", "m"], columns="p", values="acc_imp")
-    drop = (wide[0.0] - wide[ps[-1]]).unstack("m")
+    margin = (wide[0.0] - 0.5).where(wide[0.0] > 0.5)
+    loss = ((wide[0.0] - wide[ps[-1]]) / margin).unstack("m")
     evidence = rises_between_sizes(
-        drop, lambda lo, hi: f"accuracy drop p=0 -> {ps[-1]:g}, m={hi} minus m={lo}")
+        loss, lambda lo, hi: f"fraction of clean accuracy above chance lost p=0 -> "
+                             f"{ps[-1]:g}, m={hi} minus m={lo}", NOISE_LOSS_RISE_MIN)
     return all_of(evidence, "more heads lose more accuracy to flipped labels")

@@ -50,8 +50,9 @@ class ShiParityCoverage(ParityExperiment):
                   "tasks against 7.9 % for every other pair), so the importance is "
                   "reversed"),)),
         Claim("coverage_grows_with_heads",
-              "More heads cover more pairs: the clean accuracy on the less-important pairs "
-              "rises from each number of heads m to the next.",
+              "More heads cover more pairs: the number of pairs served on clean prompts, "
+              "sum over all pairs of (2 x accuracy - 1) with every pair weighted equally, "
+              "rises by more than one pair from each number of heads m to the next.",
               "ours (our construction; echoes Shi et al. 2024: larger models encode all "
               "features)",
               sc.coverage_grows,
@@ -60,7 +61,8 @@ class ShiParityCoverage(ParityExperiment):
               controls=(Control(
                   {"p_imp": 1.0},
                   "the other pairs never occur in pretraining, so no number of heads learns "
-                  "them (a null: their accuracy stays at chance for every m)"),)),
+                  "them: once the 3 important pairs are served (m = 6), more heads serve no "
+                  "more pairs (a null)"),)),
     )
 
     def run_point(self, settings: ParitySettings, point: dict[str, Any], trial: int,

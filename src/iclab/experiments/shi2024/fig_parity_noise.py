@@ -46,17 +46,19 @@ class ShiParityNoise(ParityExperiment):
     title = "sparse parity (ours): accuracy vs flipped-label fraction p per number of heads"
     claims = (
         Claim("more_heads_lose_more",
-              "More heads lose more accuracy to flipped context labels: the drop in accuracy "
-              "on the important tasks from p = 0 to the largest p < 1/2 rises from each "
-              "number of heads m to the next.",
+              "More heads lose more of their accuracy to flipped context labels: the "
+              "fraction of the clean accuracy above chance on the important tasks that is "
+              "lost from p = 0 to the largest p < 1/2, (acc(0) - acc(p)) / (acc(0) - 1/2), "
+              "rises by more than 0.025 from each number of heads m to the next.",
               "ours (our construction; echoes Shi et al. 2024, Theorem (behavior difference "
               "for parity): larger models are more distracted by noise)",
               sc.noise_drop_grows,
               transform_column("acc_imp", lambda f: 0.9 - 0.5 * f["p"] / f["m"]),
               controls=(Control(
                   {"p_imp": 1.0},
-                  "only the important pairs occur in pretraining, so the extra heads of a "
-                  "larger model have no other features to be distracted by (a null)"),)),
+                  "only the important pairs occur in pretraining, so the heads a larger "
+                  "model adds beyond those serving them have no other features to be "
+                  "distracted by (a null)"),)),
     )
 
     def run_point(self, settings: ParitySettings, point: dict[str, Any], trial: int,
