@@ -23,6 +23,7 @@ CLAIMS = sorted((name, claim.id) for name, cls in EXPERIMENTS.items() for claim 
 #: experiments whose controls run in the suite (quick size, measured on 2 cores: seconds of
 #: ``iclab check NAME --quick --controls`` from an empty store); the rest: docs/claims.md
 CONTROLS_IN_SUITE = {
+    "li2024.fig_iid": "fast",          # 14-22 s
     "li2024.fig_lowrank": "fast",      # 22 s
     "li2024.fig_lora": "fast",         # 26 s
     "lu2024.fig1": "slow",             # 45 s
@@ -32,7 +33,6 @@ CONTROLS_IN_SUITE = {
 
 #: controls on which the check does not say "fails" (experiment, claim): findings
 CONTROLS_OPEN = {
-    ("li2024.fig_iid", "attention_equals_h3"),
     ("shi2024.fig_rank_noise", "sensitivity_rises_with_rank"),
     ("shi2024.fig_parity_coverage", "coverage_grows_with_heads"),
     ("shi2024.fig_parity_noise", "more_heads_lose_more"),
