@@ -23,6 +23,7 @@ CLAIMS = sorted((name, claim.id) for name, cls in EXPERIMENTS.items() for claim 
 #: experiments whose controls run in the suite (quick size, measured on 2 cores: seconds of
 #: ``iclab check NAME --quick --controls`` from an empty store); the rest: docs/claims.md
 CONTROLS_IN_SUITE = {
+    "li2024.fig_iid": "fast",          # 14-22 s
     "li2024.fig_lowrank": "fast",      # 22 s
     "li2024.fig_lora": "fast",         # 26 s
     "lu2024.fig1": "slow",             # 45 s
@@ -32,8 +33,7 @@ CONTROLS_IN_SUITE = {
 
 #: controls on which the check does not say "fails" (experiment, claim): findings
 CONTROLS_OPEN = {
-    ("li2024.fig_iid", "attention_equals_h3"),
-    # not in the suite; these say "holds" or "inconclusive" (docs/claims.md)
+    # not in the suite; inconclusive (docs/claims.md)
     ("lu2024.fig6", "memorises_at_low_kappa"),
 }
 

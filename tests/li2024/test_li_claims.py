@@ -8,6 +8,7 @@ import pytest
 
 from iclab.claims import ClaimData
 from iclab.experiments.li2024.claims import (
+    equal_at_reference,
     equal_methods,
     monotone_in,
     near_reference,
@@ -67,6 +68,22 @@ def test_equal_methods_and_monotone() -> None:
     assert up(_data(rows)).verdict == "holds" and down(_data(rows)).verdict == "fails"
 
 
+def test_equal_at_reference_needs_both_at_the_optimum() -> None:
+    """Equal risks far above the PGD optimum (early-stopped models) fail; equal risks at it
+    hold; one architecture 3 % above it fails."""
+    check = equal_at_reference("panel", "linear_attention", "h3", 0.01)
+    at = [0.001, 0.002, 0.0, 0.001, 0.003, 0.002]
+    both_at = pd.concat([_frame(at), _frame(at[::-1], method="h3")])
+    assert check(_data(both_at)).verdict == "holds"
+    far = [0.30, 0.31, 0.29, 0.30, 0.32, 0.28]
+    both_far = pd.concat([_frame(far), _frame([e + 0.001 for e in far], method="h3")])
+    assert equal_methods("panel", "linear_attention", "h3", 0.01)(
+        _data(both_far)).verdict == "holds"  # the differences alone cannot tell
+    assert check(_data(both_far)).verdict == "fails"
+    one_off = pd.concat([_frame(at), _frame([e + 0.03 for e in at], method="h3")])
+    assert check(_data(one_off)).verdict == "fails"
+
+
 def test_rag_neff_ratio_of_the_law_and_of_the_exact_risk() -> None:
     """The law's own risk has n_eff / (kappa n) = (d+1)/d; the exact risk at alpha = 0 gives 1."""
     d, n = 16, 16
@@ -101,6 +118,36 @@ def test_rag_claims_on_theory_like_results() -> None:
     for claim in LiFigRAG.claims:
         assert claim.check(data).verdict == "holds", claim.id
         assert claim.check(claim.counterexample(data)).verdict != "holds", claim.id
+
+
+def _overstates(st, frame: pd.DataFrame) -> str:
+    claim = next(c for c in LiFigRAG.claims if c.id == "neff_law_overstates_beyond")
+    return claim.check(ClaimData(st, frame, None, "quick")).verdict
+
+
+def test_rag_overstatement_fails_on_undertrained_models() -> None:
+    """Trained risks 10 % above the exact optimum at alpha >= 0.75: their n_eff is about 12 %
+    below it (further below the law), yet the claim fails: they are not at the optimum."""
+    st, frame = _rag_exact_rows(8, 8, 4, 0.002)
+    beyond = frame["alpha"] >= 0.75
+    assert _overstates(st, frame) == "holds"
+    slow = frame.assign(risk=np.where(beyond, frame["risk"] * 1.10, frame["risk"]))
+    assert (rag_neff_ratio(slow[beyond], 8, 0.0) < rag_neff_ratio(frame[beyond], 8, 0.0)).all()
+    assert _overstates(st, slow) == "fails"
+    # 1 % above the optimum (the reach tolerance): n_eff about 1.3 % below it, within ±5 %
+    close = frame.assign(risk=frame["risk"] * 1.01)
+    assert _overstates(st, close) == "holds"
+
+
+def test_rag_overstatement_fails_where_the_law_understates() -> None:
+    """Two examples per context: the exact n_eff / (kappa n) is 1.45 and 1.90 at alpha =
+    0.75, 0.9 (d = 8), so the claim fails even with models at the optimum."""
+    st, frame = _rag_exact_rows(8, 2, 4, 0.002)
+    beyond = frame[frame["alpha"] >= 0.75]
+    np.testing.assert_allclose(
+        rag_neff_ratio(beyond.assign(risk=beyond["risk_pgd_mc"]), 8, 0.0).unique(),
+        [1.451, 1.901], atol=1e-3)
+    assert _overstates(st, frame) == "fails"
 
 
 def test_lora_fraction_theory_limits() -> None:

@@ -11,7 +11,12 @@ from typing import Any, ClassVar
 import numpy as np
 
 from iclab.claims import Claim, scale_column
-from iclab.experiments.li2024.claims import REACH_RATE, early_stopped, equal_methods, near_reference
+from iclab.experiments.li2024.claims import (
+    REACH_RATE,
+    early_stopped,
+    equal_at_reference,
+    near_reference,
+)
 from iclab.experiments.li2024.common import (
     QUICK_SGD,
     SGD_RECIPE,
@@ -54,13 +59,18 @@ class LiFigIID(LiExperiment[LiSettings]):
               scale_column("risk", 1.03),
               controls=(early_stopped(2400),)),
         Claim("attention_equals_h3",
-              "Linear attention and H3 reach the same risk: in every panel the mean over n and "
-              "seeds of (risk_H3 - risk_ATT) / PGD risk lies within ±1 %.",
+              "Linear attention and H3 reach the same risk, that of the optimal one-step PGD "
+              "predictor: in every panel each architecture's mean over n and seeds of "
+              "risk / PGD risk - 1 is below 1 %, and the mean of (risk_H3 - risk_ATT) / PGD "
+              "risk lies within ±1 %.",
               "Li et al. 2024, Theorem 1 (min L_ATT = min L_H3 = min L_PGD)",
-              equal_methods("panel", "linear_attention", "h3", tol=0.01),
+              # The theorem equates minima: trained risks show it only where both models are
+              # at the minimum, whose value is the PGD optimum's. "At" is the 1 % of every
+              # reach claim; two early-stopped models may agree anywhere above it.
+              equal_at_reference("panel", "linear_attention", "h3", tol=0.01),
               scale_column("risk", 1.03, lambda f: f["method"] == "h3"),
-              controls=(early_stopped(2400, "the two parameterisations share their "
-                                      "optimum, not their path to it"),)),
+              controls=(early_stopped(2400, "neither parameterisation is at the shared "
+                                      "optimum yet"),)),
     )
 
     def points(self, settings: LiSettings) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ from iclab.claims import (
     Evidence,
     all_of,
     compare_interval,
+    decide,
     scale_column,
 )
 from iclab.contract import Row
@@ -70,7 +71,11 @@ def rag_neff_ratio(frame: pd.DataFrame, d: int, sigma2: float,
 
 def rag_law_check(regime: str, tol: float) -> Check:
     """Where ``alpha^2 d <= 1``: ``|n_eff / (kappa n) - 1| < tol``; where ``alpha >= 0.75``:
-    ``n_eff / (kappa n) < tol`` (interval over seeds, every alpha and n of the regime)."""
+    ``n_eff / (kappa n) < tol`` (interval over seeds, every alpha and n of the regime).
+
+    The ``"beyond"`` regime reads the trained models' ratio alone, which a model short of the
+    optimum passes more easily; ``neff_law_overstates_beyond`` uses
+    :func:`rag_overstatement_check` instead."""
 
     def check(data: ClaimData) -> Evidence:
         st = data.settings
@@ -83,6 +88,51 @@ def rag_law_check(regime: str, tol: float) -> Check:
             ev.append(within_interval(g["ratio"] - 1, tol, what + " - 1") if regime == "law"
                       else compare_interval(g["ratio"], tol, "<", what))
         return all_of(ev, "alpha^2 d <= 1" if regime == "law" else "alpha >= 0.75")
+
+    return check
+
+
+#: the law "holds" within ±10 % (``neff_law_where_alpha2d_small``); it overstates the gain
+#: where the exact optimum's ``n_eff / ((alpha^2 d + 1) n)`` lies below that band: < 0.90
+LAW_BAND_LOW = 0.90
+#: the trained models' n_eff must match the exact optimum's within ±5 %, half the law's band,
+#: so that their own shortfall cannot stand in for the law's: at alpha >= 0.75 (d = 8, 20)
+#: ``d ln n_eff / d ln L = L d / (G (d - G))`` is 1.1-1.3 (``G = d + sigma2 - L``), so 5 % of
+#: n_eff is about 4 % of risk, four times the 1 % within which every trained model must reach
+#: its optimum (``reach_exact_optimum``), and a model stopped far from it fails
+NEFF_AGREEMENT = 0.05
+
+
+def rag_overstatement_check(law_max: float, tol: float) -> Check:
+    """Where ``alpha >= 0.75``, per ``(alpha, n)``, both of:
+
+    * the exact optimum: ``n_eff(L*) / ((alpha^2 d + 1) n) < law_max``, with the exact
+      finite-d ``L* = d + sigma2 - A^2 / B`` (:func:`iclab.theory.rag.rag_optimal_risk`) and
+      ``n_eff`` the inverse of the i.i.d. risk (:func:`~iclab.theory.rag.effective_sample_size`);
+      a number, no interval;
+    * the trained models: ``n_eff(risk) / n_eff(risk_pgd_mc) - 1`` within ``±tol`` (95 %
+      t-interval over seeds), ``risk_pgd_mc`` the exact optimum's predictor ``W* = c* I`` on
+      the same test prompts (paired).
+
+    One family over the grid (:func:`iclab.claims.all_of`): an under-trained model (smaller
+    n_eff) fails the second part instead of passing the first more easily.
+    """
+
+    def check(data: ClaimData) -> Evidence:
+        st = data.settings
+        res = data.results[data.results["alpha"] >= 0.75 - 1e-9]
+        ev = []
+        for (a, n), g in res.groupby(["alpha", "n"]):
+            exact = float(rag.rag_optimal_risk(a, n, st.d, st.sigma2))
+            law = float(rag.effective_sample_size(exact, st.d, st.sigma2)) / ((a**2 * st.d + 1) * n)
+            ev.append(decide(law, 0.0, law_max, "<",
+                             f"alpha={a:g}, n={n}: exact optimum's n_eff / ((alpha^2 d + 1) n) "
+                             f"(theory), claim < {law_max:g}"))
+            trained = rag.effective_sample_size(g["risk"].to_numpy(), st.d, st.sigma2)
+            optimum = rag.effective_sample_size(g["risk_pgd_mc"].to_numpy(), st.d, st.sigma2)
+            ev.append(within_interval(trained / optimum - 1, tol,
+                                      f"alpha={a:g}, n={n}: trained n_eff / exact optimum's - 1"))
+        return all_of(ev, "alpha >= 0.75: the exact optimum below the law, trained at it")
 
     return check
 
@@ -134,14 +184,18 @@ class LiFigRAG(LiExperiment[RAGSettings]):
                   "0.43 at 0.71"),)),
         Claim("neff_law_overstates_beyond",
               "Beyond alpha ~ 1/sqrt(d) the law overstates the gain: for alpha of order 1 "
-              "(alpha >= 0.75) the trained models' n_eff is below 85 % of (alpha^2 d + 1) n.",
+              "(alpha >= 0.75) the exact optimum's n_eff (the i.i.d. sample size with its "
+              "finite-d risk) is below 90 % of (alpha^2 d + 1) n, the lower edge of the law's "
+              "±10 % band, and the trained models' n_eff matches the exact optimum's within "
+              "±5 %.",
               "ours (exact finite-d RAG risk); the paper states the law as an approximation",
-              rag_law_check("beyond", 0.85),
+              rag_overstatement_check(LAW_BAND_LOW, NEFF_AGREEMENT),
               risk_from_law,
-              controls=(Control(
-                  {"ns": [2]},
-                  "with two examples per context the law understates the gain: exact "
-                  "n_eff / ((alpha^2 d + 1) n) = 1.45 at alpha = 0.75, 1.90 at 0.9"),)),
+              controls=(
+                  Control({"ns": [2]},
+                          "with two examples per context the law understates the gain: exact "
+                          "n_eff / ((alpha^2 d + 1) n) = 1.45 at alpha = 0.75, 1.90 at 0.9"),
+                  early_stopped(2400, "their n_eff is far below the exact optimum's"))),
     )
 
     def points(self, settings: RAGSettings) -> list[dict[str, Any]]:
