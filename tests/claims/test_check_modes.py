@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,19 @@ def test_controls_run_the_overrides_and_must_fail(tmp_path: Path) -> None:
     assert "slope=0.0" in results[0].control
     assert [(m.claim, m.reason) for m in missing] == [
         ("uncontrolled", "a test claim without a control")]
+
+
+def test_controls_run_at_the_given_seed(tmp_path: Path) -> None:
+    """``--set seed=S`` with ``--controls``: each control runs at seed S (its own overrides on
+    top), not at the variant's seed."""
+    exp = check_modes_toys.ToyTrend()
+    store = tmp_path / "s.sqlite"
+    results, _ = check_controls([exp], "quick", store=store, overrides={"seed": 12345})
+    again, _ = check_controls([exp], "quick", store=store)
+    assert results[0].verdict == again[0].verdict == "fails"
+    assert results[0].statistic != again[0].statistic  # another draw of the noise
+    with sqlite3.connect(store) as con:
+        assert con.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 2
 
 
 def test_replication_counts_holds_per_seed_and_keeps_its_seeds(tmp_path: Path) -> None:

@@ -21,14 +21,16 @@ from iclab.cli.common import VERDICT_STYLE, print_claims
 
 
 def run_controls(experiments: list[Any], variant: str, store: Any, executor: Any,
-                 device: str, as_json: bool, log: Console, progress: bool) -> int:
-    """Run and print the negative controls; exit status 0 when every control says fails."""
+                 device: str, as_json: bool, log: Console, progress: bool,
+                 overrides: dict[str, Any] | None = None) -> int:
+    """Run and print the negative controls (with ``overrides``, e.g. another seed, under each
+    control's own); exit status 0 when every control says fails."""
     from iclab.engine.check import check_controls, controls_exit_code
 
     log.print(f"[bold]▶ negative controls[/bold] of {len(experiments)} experiment(s) "
               f"[{variant}]")
     results, missing = check_controls(experiments, variant, store=store, executor=executor,
-                                      device=device, progress=progress)
+                                      device=device, progress=progress, overrides=overrides)
     if as_json:
         typer.echo(_strict_json({"controls": [r.to_dict() for r in results],
                                  "without_control": [m.to_dict() for m in missing]},

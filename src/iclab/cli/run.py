@@ -147,7 +147,7 @@ def check_cmd(
         progress = sys.stderr.isatty() and not as_json
         if controls:
             raise typer.Exit(run_controls(experiments, variant, store, ex, device, as_json,
-                                          log, progress))
+                                          log, progress, overrides))
         raise typer.Exit(run_replication(experiments, variant, overrides, replicate,
                                          fresh_seeds, store, ex, device, as_json, log,
                                          progress))

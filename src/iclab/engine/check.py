@@ -112,11 +112,13 @@ def check_controls(
     executor: Executor | None = None,
     device: str = "cpu",
     progress: bool = False,
+    overrides: dict[str, Any] | None = None,
 ) -> tuple[list[ClaimResult], list[Uncontrolled]]:
     """Run every negative control of ``experiments`` declared for ``variant``.
 
     A control (:class:`iclab.claims.Control`) is the same experiment with its ``overrides``
-    applied on top of the variant; its claim's check must say ``fails`` there. Controls of
+    applied on top of the variant (and on top of ``overrides``, e.g. another ``seed``, where
+    given); its claim's check must say ``fails`` there. Controls of
     one experiment with equal overrides share one sweep. Returns the controls' verdicts
     (``role="control"``) and the claims that have no control for ``variant``, with the
     reason.
@@ -135,9 +137,10 @@ def check_controls(
                                               if claim.controls else "no control declared")
                 missing.append(Uncontrolled(exp.name, claim.id, claim.source, reason))
             for control in mine:
-                key = (exp.name, _overrides_key(control.overrides))
+                merged = {**(overrides or {}), **control.overrides}
+                key = (exp.name, _overrides_key(merged))
                 if key not in plans:
-                    plans[key] = prepare_run(exp, variant, control.overrides, device)
+                    plans[key] = prepare_run(exp, variant, merged, device)
                 todo.append((exp, claim, control, key[1]))
     keys = list(plans)
     runs = run_plans([(plans[k], variant) for k in keys], store=store, executor=executor,
