@@ -6,14 +6,16 @@ driver exits normally; a driver killed with ``kill -9`` runs no clean-up, and so
 (the agents) stay alive. :func:`start_reaper` starts a small watcher process, in its own
 session so a signal to the terminal's process group does not reach it first, which records
 the driver's descendants (Linux ``/proc``) every :data:`POLL_SECONDS` and, once the driver is
-gone, SIGKILLs every recorded process that still runs (matched by PID and start time, so a
-reused PID is never hit), then exits. Run as ``python -m iclab.engine.ray_reaper PID``.
+gone (noticed at once through a pidfd where the kernel has them), SIGKILLs every recorded
+process that still runs (matched by PID and start time, so a reused PID is never hit), then
+exits. Run as ``python -m iclab.engine.ray_reaper PID``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -53,9 +55,16 @@ def watch(driver_pid: int) -> None:
     """Record ``driver_pid``'s descendants until it ends, then SIGKILL those still running."""
     known: dict[int, int] = {}
     me = os.getpid()
+    try:  # a pidfd becomes readable the moment the driver ends: no wait for the next poll
+        driver_fd: int | None = os.pidfd_open(driver_pid)
+    except (AttributeError, OSError):
+        driver_fd = None
     while (st := _stat(driver_pid)) is not None and st[0] != "Z":
         known.update({p: t for p, t in _descendants(driver_pid).items() if p != me})
-        time.sleep(POLL_SECONDS)
+        if driver_fd is None:
+            time.sleep(POLL_SECONDS)
+        elif select.select([driver_fd], [], [], POLL_SECONDS)[0]:
+            break
     for pid, started in known.items():
         now = _stat(pid)
         if now is not None and now[2] == started:
