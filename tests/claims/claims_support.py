@@ -26,6 +26,8 @@ QUICK_CLAIMS_OPEN = {"lu2024.fig6"}
 REPORTED_NOT_ASSERTED: dict[str, str] = {
     "lu2024.fig2:non_monotone_in_alpha": "19 of 20 (inconclusive on seed 1689741382)",
     "shi2024.fig_rank_noise:slope_matches_theory": "19 of 20 (inconclusive on seed 1657043254)",
+    "li2024.fig_iid:attention_equals_h3": (
+        "restated (both models at the PGD optimum): 1 of 5 fresh seeds, inconclusive on 4"),
     "shi2024.fig_parity_noise:more_heads_lose_more": (
         "restated (relative drop, minimum rise 0.025): inconclusive on 4 of 4 seeds"),
 }
