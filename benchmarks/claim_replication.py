@@ -28,12 +28,13 @@ LEFT_OUT = ("llm.noise_sensitivity",)
 
 def markdown(reps: list, seeds: dict[str, list[int]], seconds: float) -> str:
     """The replication table as Markdown, with the seeds and the time."""
-    lines = ["| experiment | claim | holds | seeds where it does not hold (verdict) |",
-             "|---|---|---|---|"]
+    lines = ["| experiment | claim | holds | median margin | P(holds) est. "
+             "| seeds where it does not hold (verdict) |",
+             "|---|---|---|---|---|---|"]
     for r in reps:
         bad = [f"{s} ({v})" for s, v in zip(r.seeds, r.verdicts, strict=True) if v != "holds"]
         lines.append(f"| `{r.experiment}` | `{r.claim}` | {r.n_holds} of {len(r.verdicts)} | "
-                     f"{', '.join(bad) or '—'} |")
+                     f"{r.median_margin:.2g} | {r.hold_rate_text} | {', '.join(bad) or '—'} |")
     lines.append("")
     for group, values in seeds.items():
         lines.append(f"Seeds ({group}): {', '.join(map(str, values))}.")
@@ -44,7 +45,7 @@ def markdown(reps: list, seeds: dict[str, list[int]], seconds: float) -> str:
 
 def main() -> None:
     from iclab.engine import make_executor
-    from iclab.engine.check import replicate_claims, replication_seeds
+    from iclab.engine.replication import replicate_claims, replication_seeds
     from iclab.experiments import all_experiments, get_experiment
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

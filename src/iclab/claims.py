@@ -161,11 +161,13 @@ class ClaimResult:
     settings_differ: str = ""
     #: why an inconclusive verdict could not be decided (empty otherwise)
     note: str = ""
+    #: one-sided p-value of "the claim holds" of the deciding comparison (NaN: no model)
+    p_fail: float = math.nan
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: non-finite numbers become ``None``."""
         out = dataclasses.asdict(self)
-        for key in ("statistic", "uncertainty", "threshold", "mde"):
+        for key in ("statistic", "uncertainty", "threshold", "mde", "p_fail"):
             value = out[key]
             out[key] = None if value is None or not math.isfinite(value) else float(value)
         return out
@@ -197,7 +199,7 @@ def claim_result(experiment: Any, claim: Claim, data: ClaimData, ev: Evidence,
                        float(ev.threshold), ev.detail, revision=revision,
                        revised_after_run=revised, mde=float(ev.mde), settings_differ=differ,
                        note=undecided_note(ev.verdict, float(ev.uncertainty), ev.detail),
-                       **extra)
+                       p_fail=float(ev.p_fail), **extra)
 
 
 def evaluate_claims(experiment: Any, data: ClaimData) -> list[ClaimResult]:

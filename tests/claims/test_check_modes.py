@@ -12,7 +12,8 @@ from pathlib import Path
 import check_modes_toys
 import pytest
 
-from iclab.engine.check import check_controls, replicate_claims, replication_seeds
+from iclab.engine.check import check_controls
+from iclab.engine.replication import replicate_claims, replication_seeds
 
 HERE = Path(__file__).resolve().parent
 
@@ -52,9 +53,11 @@ def test_replication_counts_holds_per_seed_and_keeps_its_seeds(tmp_path: Path) -
     reps = replicate_claims([exp], seeds, "quick", store=tmp_path / "s.sqlite")
     assert {r.claim: r.n_holds for r in reps} == {"slope_above_half": 3, "uncontrolled": 3}
     assert reps[0].seeds == seeds
+    assert all(m > 1 for r in reps for m in r.margins)  # margins: > 1 half-width where it holds
     # a configuration without the effect fails on every seed
     flat = replicate_claims([exp], seeds, "quick", {"slope": 0.0}, store=tmp_path / "s.sqlite")
     assert all(r.n_holds == 0 and set(r.verdicts) == {"fails"} for r in flat)
+    assert all(m <= -1 for r in flat for m in r.margins)
 
 
 @pytest.mark.parametrize("mode", ["--controls", "--replicate"])

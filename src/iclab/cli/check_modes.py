@@ -58,7 +58,7 @@ def run_replication(experiments: list[Any], variant: str, overrides: dict[str, A
 
     Exit status 0 when every claim holds on every seed, else 1.
     """
-    from iclab.engine.check import replicate_claims, replication_seeds
+    from iclab.engine.replication import replicate_claims, replication_seeds
 
     names = [e.name for e in experiments]
     seeds_file = Path(store).with_name(Path(store).name + ".replication.json")
@@ -71,7 +71,8 @@ def run_replication(experiments: list[Any], variant: str, overrides: dict[str, A
         typer.echo(_strict_json([r.to_dict() for r in reps], indent=1))
     else:
         table = Table(title=f"claims over {k} fresh seeds [{variant}]")
-        for col in ("experiment", "claim", "holds", "not holding (seed: verdict)"):
+        for col in ("experiment", "claim", "holds", "median margin", "P(holds) est.",
+                    "not holding (seed: verdict)"):
             table.add_column(col, overflow="fold")
         for r in reps:
             bad = [f"{s}: {v}" for s, v in zip(r.seeds, r.verdicts, strict=True)
@@ -79,6 +80,11 @@ def run_replication(experiments: list[Any], variant: str, overrides: dict[str, A
             style = VERDICT_STYLE["holds" if not bad else "fails"]
             table.add_row(r.experiment, r.claim,
                           f"[{style}]{r.n_holds} of {len(r.verdicts)}[/{style}]",
+                          f"{r.median_margin:.2g}", r.hold_rate_text,
                           "; ".join(bad) or "—")
         log.print(table)
+        log.print("margin: distance beyond the threshold on the claimed side, in half-widths "
+                  "of the 95 % interval (> 1 holds); P(holds) est.: Φ((median − 1)/(1.4826 MAD)) "
+                  "of the margins (needs 5 seeds)")
     return 0 if reps and all(r.n_holds == len(r.verdicts) for r in reps) else 1
+

@@ -11,8 +11,7 @@ By registered name: :func:`iclab.check_experiment`.
 from __future__ import annotations
 
 import json
-import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -159,74 +158,3 @@ def check_controls(
 def controls_exit_code(results: list[ClaimResult]) -> int:
     """0 when every control's check says ``fails`` (and there is at least one), else 1."""
     return 0 if results and all(r.verdict == "fails" for r in results) else 1
-
-
-# ---- replication over fresh seeds ------------------------------------------------------------
-@dataclass
-class Replication:
-    """A claim's verdicts over the experiment seeds of ``iclab check --replicate``."""
-
-    experiment: str
-    claim: str
-    seeds: list[int] = field(default_factory=list)
-    verdicts: list[str] = field(default_factory=list)
-
-    @property
-    def n_holds(self) -> int:
-        return sum(v == "holds" for v in self.verdicts)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"experiment": self.experiment, "claim": self.claim, "holds": self.n_holds,
-                "n": len(self.verdicts), "seeds": self.seeds, "verdicts": self.verdicts}
-
-
-def replication_seeds(path: Path, names: list[str], variant: str, k: int,
-                      fresh: bool = False) -> list[int]:
-    """The ``k`` experiment seeds of a replication of ``names`` at ``variant``.
-
-    Seeds are drawn at random (:mod:`secrets`, 31 bits) the first time and kept in the JSON
-    file ``path`` (beside the store), so a rerun resumes the same sweeps from the store;
-    asking for more seeds than were kept draws only the missing ones. ``fresh=True`` draws
-    ``k`` new seeds (and keeps them instead).
-    """
-    key = f"{variant}:{','.join(sorted(names))}"
-    kept: dict[str, list[int]] = json.loads(path.read_text()) if path.exists() else {}
-    seeds = [] if fresh else list(kept.get(key, []))
-    while len(seeds) < k:
-        s = secrets.randbelow(2**31 - 1) + 1
-        if s not in seeds:
-            seeds.append(s)
-    if kept.get(key) != seeds:
-        kept[key] = seeds
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(kept, indent=1) + "\n")
-        tmp.replace(path)
-    return seeds[:k]
-
-
-def replicate_claims(
-    experiments: list[ExperimentLike],
-    seeds: list[int],
-    variant: str = "quick",
-    overrides: dict[str, Any] | None = None,
-    store: str | Path | Store = DEFAULT_STORE_PATH,
-    executor: Executor | None = None,
-    device: str = "cpu",
-    progress: bool = False,
-) -> list[Replication]:
-    """Run every experiment at every experiment seed in ``seeds`` (one shared pool of units)
-    and collect each claim's verdict per seed."""
-    plans = []
-    for e in experiments:
-        for s in seeds:
-            plans.append((prepare_run(e, variant, {**(overrides or {}), "seed": s}, device),
-                          variant))
-    runs = run_plans(plans, store=store, executor=executor, progress=progress)
-    table: dict[tuple[str, str], Replication] = {}
-    for (plan, _), run in zip(plans, runs, strict=True):
-        for result in claims_of_run(run):
-            rep = table.setdefault((result.experiment, result.claim),
-                                   Replication(result.experiment, result.claim))
-            rep.seeds.append(int(plan.settings.seed))
-            rep.verdicts.append(result.verdict)
-    return list(table.values())
