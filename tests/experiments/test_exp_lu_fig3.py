@@ -107,3 +107,18 @@ def test_fig3_claim_brute_force_reproduces_spec_minimisers() -> None:
                 assert math.isnan(got), (panel, kappa, got)
             else:
                 assert abs(math.log(got / alpha_star)) <= step + 0.01, (panel, kappa, got)
+
+
+def test_check_of_an_experiment_without_claims_says_so(tmp_path: Path) -> None:
+    """``iclab check lu2024.fig3`` prints the reason it states no claims and no empty table;
+    its exit status is 1 (nothing held)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "iclab", "check", "lu2024.fig3", "--quick",
+                          "--store", str(tmp_path / "s.sqlite")],
+                         capture_output=True, text=True, timeout=300)
+    text = out.stdout + out.stderr
+    assert out.returncode == 1, text
+    assert "lu2024.fig3 states no claims" in text and "no claims to check" in text
+    assert "claims [quick]" not in text

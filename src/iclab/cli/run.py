@@ -164,6 +164,8 @@ def check_cmd(
         verdicts.extend(found)
     if as_json:
         typer.echo(_strict_json([v.to_dict() for v in verdicts], indent=1))
+    elif not verdicts:
+        console.print("no claims to check")
     else:
         print_claims(console, verdicts, f"claims [{variant}]", plain)
         counts = {k: sum(v.verdict == k for v in verdicts) for k in VERDICT_STYLE}
