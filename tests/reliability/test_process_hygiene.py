@@ -62,6 +62,15 @@ def alive(pid: int) -> bool:
     return st is not None and st[0] != "Z"  # a zombie has ended; only its entry is left
 
 
+def _terminal_signals() -> None:
+    """In the driver before it starts: SIGHUP and SIGINT at their default action, as for a
+    command started from a terminal. A process inherits ignored signals: under ``nohup`` or
+    as a background job of a non-interactive shell (``make test &``) the driver would ignore
+    both, rightly, and this test would check the test's launcher instead of the driver."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_pooled_run(tmp_path: Path, executor: str = "process",
                       marker: str = "spawn_main") -> tuple[subprocess.Popen, set[int]]:
     """Start a ``--workers 2`` run; return it and its processes once 2 workers (processes
@@ -70,7 +79,7 @@ def _start_pooled_run(tmp_path: Path, executor: str = "process",
     proc = subprocess.Popen(
         [*ICLAB, "run", "toy.rel", "--full", "--workers", "2", "--executor", executor,
          "--store", "s.sqlite", "--no-plot"], cwd=tmp_path, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_terminal_signals)
     deadline = time.monotonic() + 150
     workers: set[int] = set()
     while time.monotonic() < deadline:
