@@ -26,8 +26,16 @@ QUICK_CLAIMS_OPEN = {"lu2024.fig6"}
 REPORTED_NOT_ASSERTED: dict[str, str] = {
     "lu2024.fig2:non_monotone_in_alpha": "19 of 20 (inconclusive on seed 1689741382)",
     "shi2024.fig_rank_noise:slope_matches_theory": "19 of 20 (inconclusive on seed 1657043254)",
+    "shi2024.fig_parity_coverage:coverage_grows_with_heads": (
+        "10 models per m: 19 of 20 (inconclusive on seed 514406674)"),
     "li2024.fig_iid:attention_equals_h3": (
-        "restated (both models at the PGD optimum): 1 of 5 fresh seeds, inconclusive on 4"),
+        "restated (both models at the PGD optimum): 13 of 20 fresh seeds, inconclusive on 7"),
+    "li2024.fig_alignment:alignment_lowers_normalised_risk": (
+        "18 of 20 (inconclusive on seeds 611776542, 1869158135)"),
+    "li2024.fig_h3_drift:reach_own_optimum": (
+        "18 of 20 (inconclusive on seeds 1103393319, 507370446)"),
+    "li2024.fig_h3_drift:filter_matches_optimal_weights": (
+        "19 of 20 (inconclusive on seed 507370446)"),
     "shi2024.fig_parity_noise:more_heads_lose_more": (
         "restated (relative drop, minimum rise 0.025): inconclusive on 4 of 4 seeds"),
 }
