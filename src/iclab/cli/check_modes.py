@@ -84,7 +84,7 @@ def run_replication(experiments: list[Any], variant: str, overrides: dict[str, A
                           "; ".join(bad) or "—")
         log.print(table)
         log.print("margin: distance beyond the threshold on the claimed side, in half-widths "
-                  "of the 95 % interval (> 1 holds); P(holds) est.: Φ((median − 1)/(1.4826 MAD)) "
-                  "of the margins (needs 5 seeds)")
+                  "of the 95 % interval (> 1 holds); P(holds) est.: a robust normal fit of the "
+                  "margins (of their logarithms when all are positive), at most the observed "
+                  "fraction (needs 5 seeds; docs/claims.md)")
     return 0 if reps and all(r.n_holds == len(r.verdicts) for r in reps) else 1
-
