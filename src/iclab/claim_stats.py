@@ -23,11 +23,13 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
+import pandas as pd
 
 Verdict = Literal["holds", "fails", "inconclusive"]
+SeriesOrFrame = TypeVar("SeriesOrFrame", pd.Series, pd.DataFrame)
 VERDICTS: tuple[Verdict, ...] = ("holds", "fails", "inconclusive")
 Direction = Literal[">", "<"]
 LEVEL = 0.95  # two-sided confidence level of every interval below (one-sided 97.5 %)
@@ -42,7 +44,8 @@ class Evidence:
         statistic: the estimate the verdict is about (e.g. a seed-mean slope).
         uncertainty: half-width of its 95 % interval over seeds or trials (0 when exact,
             NaN when it cannot be estimated).
-        threshold: the value the statistic is compared with (fixed before the run).
+        threshold: the value the statistic is compared with (stated in code; the claims
+            ledger records every change).
         detail: one line: what the statistic is, over how many seeds/trials, and the rule.
         p_fail: one-sided p-value of "the claim holds here" (small: evidence that it fails);
             :func:`all_of` controls it over a family with Holm's step-down rule. NaN when the
@@ -256,3 +259,17 @@ def slope(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> f
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     xc = x - x.mean()
     return float((xc * (y - y.mean())).sum() / (xc * xc).sum())
+
+
+def fraction_of_gain_lost(clean: SeriesOrFrame, noisy: SeriesOrFrame, chance: float,
+                          min_gain: float = 0.0) -> SeriesOrFrame:
+    """The fraction of a model's clean accuracy above chance that noise removes,
+    ``(acc_clean - acc_noisy) / (acc_clean - chance)``, elementwise (Series or frames aligned
+    on their labels).
+
+    Normalising by the clean gain keeps a more accurate model from losing more merely because
+    it has more to lose. NaN where the gain is not above zero or is below ``min_gain``: a model
+    at chance does no in-context learning to lose.
+    """
+    gain = clean - chance
+    return (clean - noisy) / gain.where((gain > 0) & (gain >= min_gain))

@@ -38,6 +38,7 @@ from iclab.claim_stats import (
     compare_interval,
     decide,
     fraction_at_least,
+    fraction_of_gain_lost,
     holm_rejections,
     mean_interval,
     slope,
@@ -51,7 +52,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "ALPHA_ONE_SIDED", "LEVEL", "VERDICTS", "Check", "Claim", "ClaimData", "ClaimResult",
     "Control", "Counterexample", "Direction", "Evidence", "Verdict", "all_of", "claim_result",
-    "compare_interval", "decide", "evaluate_claims", "fraction_at_least", "holm_rejections",
+    "compare_interval", "decide", "evaluate_claims", "fraction_at_least",
+    "fraction_of_gain_lost", "holm_rejections",
     "mean_interval", "reverse_column", "run_check", "scale_column", "slope", "spearman",
     "transform_column", "wilson_interval",
 ]

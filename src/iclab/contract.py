@@ -128,6 +128,10 @@ class Experiment(ABC, Generic[S]):
         no_claims: why an experiment with no claims states none (e.g. a theory-only figure,
             whose correctness is a software test, not a claim about the world); required when
             ``claims`` is empty, shown by ``iclab check``.
+        unclaimed_variants: ``{variant: why}`` for variants in which an experiment with
+            claims states none (its claims are stated for larger variants, e.g. a quick
+            variant whose seeds cannot decide them); shown by ``iclab check``. An experiment
+            with claims has a quick claim or says here why not.
     """
 
     name: ClassVar[str]
@@ -140,6 +144,7 @@ class Experiment(ABC, Generic[S]):
     in_demo: ClassVar[bool] = True
     claims: ClassVar[tuple[Claim, ...]] = ()
     no_claims: ClassVar[str] = ""
+    unclaimed_variants: ClassVar[dict[str, str]] = {}
     #: Overrides of the quick variant that make it run in seconds: the contract tests run
     #: this configuration to show every claim's check can fail (for experiments whose quick
     #: variant is too long for the test suite).

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 import pytest
-from claims_support import QUICK_CLAIMS_OPEN, QUICK_TOO_LONG, package_experiments
+from claims_support import package_experiments, quick_claims, runs_smoke
 from scipy import stats
 
 from iclab.claims import (
@@ -21,6 +21,7 @@ from iclab.claims import (
     compare_interval,
     decide,
     fraction_at_least,
+    fraction_of_gain_lost,
     mean_interval,
     slope,
     spearman,
@@ -109,6 +110,20 @@ def test_fraction_and_combination() -> None:
     assert all_of([], "p").verdict == "inconclusive"
 
 
+def test_fraction_of_gain_lost_by_hand() -> None:
+    import pandas as pd
+
+    clean = pd.Series([0.9, 0.5, 0.52, 0.4, 0.7])
+    noisy = pd.Series([0.7, 0.5, 0.50, 0.4, 0.7])
+    lost = fraction_of_gain_lost(clean, noisy, 0.5)  # (0.9 - 0.7) / 0.4; at or below chance: NaN
+    assert lost.iloc[0] == pytest.approx(0.5) and lost.iloc[2] == pytest.approx(1.0)
+    assert lost.iloc[[1, 3]].isna().all() and lost.iloc[4] == pytest.approx(0.0)
+    floored = fraction_of_gain_lost(clean, noisy, 0.5, min_gain=0.05)  # 0.02 above chance
+    assert math.isnan(floored.iloc[2]) and floored.iloc[0] == pytest.approx(0.5)
+    frame = fraction_of_gain_lost(clean.to_frame(), noisy.to_frame(), 0.25)
+    assert frame.iloc[0, 0] == pytest.approx(0.2 / 0.65)
+
+
 def test_rank_and_slope() -> None:
     assert spearman([1, 2, 3, 4], [8, 6, 4, 1]) == pytest.approx(-1.0)
     assert math.isnan(spearman([1, 1, 1], [1, 2, 3]))
@@ -129,7 +144,12 @@ def test_experiment_declares_claims(name: str) -> None:
         assert claim.statement.strip() and claim.source.strip(), claim.id
         assert set(claim.variants) <= set(cls.variants), (claim.id, claim.variants)
         assert callable(claim.check) and callable(claim.counterexample)
-    assert any("quick" in c.variants for c in cls.claims), f"{name}: no quick claim"
+    quick = any("quick" in c.variants for c in cls.claims)
+    assert quick != bool(cls.unclaimed_variants.get("quick", "").strip()), (
+        f"{name}: a quick claim, or the reason for none in unclaimed_variants (not both)")
+    for variant, why in cls.unclaimed_variants.items():
+        assert variant in cls.variants and why.strip(), (name, variant)
+        assert not any(variant in c.variants for c in cls.claims), (name, variant)
 
 
 @pytest.mark.slow
@@ -138,11 +158,10 @@ def test_every_check_can_fail(name: str, claim_runs) -> None:
     """On real results the check runs; on its counterexample it does not say "holds"."""
     if not package_experiments()[name].claims:
         pytest.skip(f"{name} states no claims")
-    smoke = name in QUICK_TOO_LONG | QUICK_CLAIMS_OPEN
-    _, data = claim_runs.get(name, smoke=smoke)
-    for claim in package_experiments()[name].claims:
-        if "quick" not in claim.variants:
-            continue
+    cls = package_experiments()[name]
+    _, data = claim_runs.get(name, smoke=runs_smoke(name))
+    # the quick claims; an experiment without any: its claims of larger variants (smoke data)
+    for claim in quick_claims(cls) or cls.claims:
         found = claim.check(data)
         assert found.verdict in VERDICTS
         wrong = claim.check(claim.counterexample(data))
@@ -157,8 +176,7 @@ def test_deviation_table_has_the_contract_columns(name: str, claim_runs) -> None
     :data:`iclab.contract.DEVIATION_COLUMNS`, or is ``None``."""
     from iclab.contract import DEVIATION_COLUMNS
 
-    smoke = name in QUICK_TOO_LONG | QUICK_CLAIMS_OPEN
-    run, _ = claim_runs.get(name, smoke=smoke)
+    run, _ = claim_runs.get(name, smoke=runs_smoke(name))
     table = package_experiments()[name]().deviations(run.settings, run.results, run.theory)
     assert table is None or list(table.columns) == list(DEVIATION_COLUMNS), (
         name, None if table is None else list(table.columns))

@@ -113,7 +113,8 @@ KILLS += [pytest.param("ray", "default_worker", s, id=f"ray-{signal.Signals(s).n
 def test_killed_driver_leaves_no_process(tmp_path: Path, executor: str, marker: str,
                                          sig: int) -> None:
     """Every process below the driver (pool workers; for a local Ray, its workers and its
-    own GCS, raylet and agents) is gone 2 s after the driver is killed."""
+    own GCS, raylet and agents) is gone within 10 s of the driver's death (polled: on an idle
+    machine they go in under 2 s; under load a Ray agent once took longer than 2 s)."""
     proc, below = _start_pooled_run(tmp_path, executor, marker)
     assert len(below) >= 2
     os.kill(proc.pid, sig)
@@ -122,12 +123,15 @@ def test_killed_driver_leaves_no_process(tmp_path: Path, executor: str, marker: 
     except subprocess.TimeoutExpired:
         proc.kill()
         pytest.fail(f"the driver ignored {signal.Signals(sig).name}")
-    time.sleep(2.0)
+    deadline = time.monotonic() + 10.0
     left = sorted(p for p in below if alive(p))
+    while left and time.monotonic() < deadline:
+        time.sleep(0.2)
+        left = [p for p in left if alive(p)]
     shown = {p: _cmdline(p)[:80] for p in left}
     for pid in left:  # clean up before failing, so one failure does not leak into others
         os.kill(pid, signal.SIGKILL)
-    assert not left, f"processes alive 2 s after the driver died: {shown}"
+    assert not left, f"processes alive 10 s after the driver died: {shown}"
 
 
 GUARDED_CHILD = """

@@ -98,6 +98,9 @@ def _noise_results(clean: dict[int, float], lost: dict[int, float], spread: floa
     ({2: 0.75, 6: 0.91, 30: 1.0}, {2: 0.4, 6: 0.4, 30: 0.4}, 0.0, "fails"),
     ({2: 0.75, 6: 0.92, 30: 1.0}, {2: 0.45, 6: 0.40, 30: 0.30}, 0.02, "fails"),
     ({2: 0.75, 6: 0.91, 30: 1.0}, {2: 0.2, 6: 0.4, 30: 0.425}, 0.1, "inconclusive"),
+    # the smallest size is not compared: a fall from m = 2 to 6 leaves the verdict to 6 -> 30
+    ({2: 0.75, 6: 0.91, 30: 1.0}, {2: 0.7, 6: 0.3, 30: 0.6}, 0.01, "holds"),
+    ({2: 0.75, 6: 0.91, 30: 1.0}, {2: 0.1, 6: 0.5, 30: 0.4}, 0.01, "fails"),
 ])
 def test_noise_loss_grows_relative_to_clean_margin(clean, lost, spread, verdict) -> None:
     ev = sc.noise_drop_grows(_data("shi2024.fig_parity_noise",
@@ -108,7 +111,7 @@ def test_noise_loss_grows_relative_to_clean_margin(clean, lost, spread, verdict)
 
 def test_noise_loss_leaves_out_models_at_chance() -> None:
     results = _noise_results({2: 0.75, 6: 0.91, 30: 1.0}, {2: 0.2, 6: 0.4, 30: 0.6}, 0.01)
-    results.loc[(results.m == 2) & (results.trial == 0), "acc_imp"] = 0.5
+    results.loc[(results.m == 6) & (results.trial == 0), "acc_imp"] = 0.5
     ev = sc.noise_drop_grows(_data("shi2024.fig_parity_noise", results))
     assert ev.verdict == "holds"
     assert "over 4 seeds" in sc.rises_between_sizes(

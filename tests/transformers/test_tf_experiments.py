@@ -215,3 +215,23 @@ def test_smoke_run_records_training_diagnostics(name: str, tmp_path) -> None:
                                                 "restart"}}[name]
     assert wanted <= set(res.columns)
     exp.plot(run.settings, res, run.theory)
+
+
+def test_check_of_fig6_quick_says_why_it_states_no_claim(tmp_path) -> None:  # noqa: ANN001
+    """``lu2024.fig6`` states its claims for the medium and full variants: ``iclab check`` of
+    the quick variant (here at a seconds-long size) prints the reason and no claims table."""
+    import json
+    import subprocess
+    import sys
+
+    sets = [a for k, v in LuFigure6.smoke_overrides.items()
+            for a in ("--set", f"{k}={json.dumps(v)}")]
+    out = subprocess.run([sys.executable, "-m", "iclab", "check", "lu2024.fig6", "--quick",
+                          *sets, "--store", str(tmp_path / "s.sqlite")],
+                         capture_output=True, text=True, timeout=600)
+    text = " ".join((out.stdout + out.stderr).split())
+    assert "lu2024.fig6 states no claims at quick: 4 seeds cannot decide" in text, text
+    assert "no claims to check" in text and "claims [quick]" not in text
+    assert not any("quick" in c.variants for c in LuFigure6.claims)
+    assert all(c.controls and all(k.variants == ("medium",) for k in c.controls)
+               for c in LuFigure6.claims)

@@ -161,6 +161,9 @@ def check_cmd(
                   f"(done after {run.seconds:.1f} s)")
         if not run.experiment.claims:
             log.print(f"  {run.experiment.name} states no claims: {run.experiment.no_claims}")
+        elif variant in run.experiment.unclaimed_variants:
+            log.print(f"  {run.experiment.name} states no claims at {variant}: "
+                      f"{run.experiment.unclaimed_variants[variant]}")
         verdicts.extend(found)
     if as_json:
         typer.echo(_strict_json([v.to_dict() for v in verdicts], indent=1))

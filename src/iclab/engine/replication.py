@@ -37,6 +37,7 @@ from iclab.engine.check import claims_of_run
 from iclab.engine.runner import ExperimentLike, prepare_run, run_plans
 from iclab.engine.store import DEFAULT_STORE_PATH, Store
 from iclab.engine.units import Executor
+from iclab.safe_output import atomic_write
 
 #: fewest finite margins from which :attr:`Replication.estimated_hold_rate` is estimated
 MIN_MARGINS_FOR_RATE = 5
@@ -155,9 +156,8 @@ def replication_seeds(path: Path, names: list[str], variant: str, k: int,
             seeds.append(s)
     if kept.get(key) != seeds:
         kept[key] = seeds
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(kept, indent=1) + "\n")
-        tmp.replace(path)
+        with atomic_write(path, name="replication seeds") as tmp:
+            tmp.write_text(json.dumps(kept, indent=1) + "\n")
     return seeds[:k]
 
 

@@ -44,8 +44,14 @@ class LiFigIID(LiExperiment[LiSettings]):
     Settings = LiSettings
     #: The recipe from PyTorch's initialisation (docs/li2024.md): SGD with momentum 0.9; Adam
     #: stalls in a spurious rank-one minimum at small n on the non-isotropic task.
+    #: Three restarts per model in the quick variant (screened on the training loss): on 20
+    #: random pilot seeds 9 of the 120 linear-attention models at n = 2 and 4 on the
+    #: non-isotropic task stalled in the rank-one solution (cos_W 0.61-0.64, up to 46 % above
+    #: the optimum), and attention_equals_h3 was inconclusive on the 7 seeds that had one.
+    #: A stall rate of 7.5 % per model becomes 0.04 % when all three candidates must stall.
+    #: Judged on 20 other seeds.
     variants: ClassVar[dict[str, dict[str, Any]]] = {
-        "quick": QUICK_SGD, "full": SGD_RECIPE}
+        "quick": {**QUICK_SGD, "restarts": 3}, "full": SGD_RECIPE}
     claims = (
         Claim("reach_pgd_optimum",
               "Trained one-layer linear attention and H3 reach the optimal one-step PGD risk: per "

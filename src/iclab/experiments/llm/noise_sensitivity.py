@@ -24,7 +24,14 @@ from typing import Any, ClassVar, Literal
 import pandas as pd
 import pydantic
 
-from iclab.claims import Claim, ClaimData, Evidence, all_of, compare_interval
+from iclab.claims import (
+    Claim,
+    ClaimData,
+    Evidence,
+    all_of,
+    compare_interval,
+    fraction_of_gain_lost,
+)
 from iclab.contract import Experiment, ExperimentSettings, Row, RunContext
 from iclab.devices import resolve_device
 from iclab.errors import ParameterError
@@ -168,8 +175,7 @@ def _accuracy_drops(cell: pd.DataFrame) -> pd.DataFrame:
     wide = cell.pivot_table(index="seed", columns=["n_params", "p"], values="accuracy")
     clean = wide.xs(0.0, axis=1, level="p")
     noisy = wide.xs(p_hi, axis=1, level="p")
-    gain = clean - chance
-    return ((clean - noisy) / gain).where(gain >= MIN_ABOVE_CHANCE)
+    return fraction_of_gain_lost(clean, noisy, chance, MIN_ABOVE_CHANCE)
 
 
 def sensitivity_grows_with_size(data: ClaimData) -> Evidence:

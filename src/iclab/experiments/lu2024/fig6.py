@@ -38,7 +38,7 @@ from matplotlib.figure import Figure
 from iclab.baselines.bayes import DMMSE
 from iclab.contract import Experiment, RunContext
 from iclab.evaluate.risk import mc_risk
-from iclab.experiments.lu2024.transformer_claims import fig6_claims
+from iclab.experiments.lu2024.transformer_claims import FIG6_QUICK_UNCLAIMED, fig6_claims
 from iclab.experiments.lu2024.transformer_common import ARCHITECTURES, EarlyStoppingFields
 from iclab.experiments.registry import register
 from iclab.figures import experiment_points, label_axes, legend, subplots, theory_line
@@ -97,6 +97,7 @@ class LuFigure6(Experiment[Fig6Settings]):
     smoke_overrides = {"d": 3, "kappas": [0.5, 2.0, 8.0], "steps": 30, "seeds": 2,
                        "test_prompts": 200, "val_prompts": 100, "eval_every": 10}
     claims = fig6_claims()
+    unclaimed_variants = {"quick": FIG6_QUICK_UNCLAIMED}
 
     def points(self, s: Fig6Settings) -> list[dict[str, Any]]:
         return [{"d": s.d, "arch": s.architecture}]
