@@ -43,7 +43,8 @@ class LiFigAlignment(LiExperiment[LiSettings]):
         # of 480 models stalled at alpha = 0 (26 % and 60 % above the optimum) and made
         # alignment_lowers_normalised_risk inconclusive on their seeds (3-seed interval
         # 0.18 +- 0.48); every other seed held with a margin above 27. A stall that needs both
-        # candidates to stall is rarer by the factor 2/480. Judged on 20 other seeds.
+        # candidates to stall is rarer by the factor 2/480. Judged on 20 other
+        # seeds: both claims 20 of 20.
         "quick": {**QUICK, "methods": ["linear_attention"], "optimizer": "adam", "batch": 512,
                   "steps": 1200, "restarts": 2},
         "full": {**SGD_RECIPE, "methods": ["linear_attention", "h3"]}}

@@ -121,7 +121,7 @@ class LiFigH3Drift(LiExperiment[DriftSettings]):
         # one slow model at gamma = 0.8, 1.27 % above its optimum, decides) and
         # filter_matches_optimal_weights on 19 (lowest margin 0.99). 2 of 320 H3 models
         # missed 1 %; with 32 models three misses still hold, and the filter's t-interval
-        # shrinks to 0.34 of its width. Judged on 20 other seeds.
+        # shrinks to 0.34 of its width. To be judged on 20 other seeds (not judged yet).
         "quick": {**QUICK_SGD, "ns": [12], "sigma2": 0.25, "seeds": 8},
         "full": {**SGD_RECIPE, "ns": [40], "sigma2": 0.25, "seeds": 8}}
     claims = (
