@@ -116,7 +116,12 @@ class Experiment(ABC, Generic[S]):
         Settings: the pydantic settings class (subclass of :class:`ExperimentSettings`); the
             class is generic in it, ``class Fig(Experiment[FigSettings])``, so every method
             receives the experiment's own settings type.
-        variants: ``{"quick": {...}, "full": {...}}`` — overrides of the settings' defaults.
+        variants: ``{"quick": {...}, "full": {...}, "paper": {...}}`` — overrides of the
+            settings' defaults. ``paper`` holds the authors' settings where they are known.
+        variant_notes: ``{variant: one line}``: for ``paper`` (and ``paper_*``, the authors'
+            other runs), where its settings come from and what is not known; for every other
+            variant, how it differs from ``paper`` and why (shown by ``iclab show``,
+            ``iclab check`` and the report).
         version: bump when ``run_point`` changes its results, so stored rows are recomputed.
         needs_gpu_for_full: informational flag shown by ``iclab list``.
         in_demo: whether ``make demo`` runs the quick variant (False for studies that need
@@ -139,6 +144,7 @@ class Experiment(ABC, Generic[S]):
     paper: ClassVar[str]
     Settings: type[S]
     variants: ClassVar[dict[str, dict[str, Any]]] = {"quick": {}, "full": {}}
+    variant_notes: ClassVar[dict[str, str]] = {}
     version: ClassVar[str] = "1"
     needs_gpu_for_full: ClassVar[bool] = False
     in_demo: ClassVar[bool] = True
@@ -174,6 +180,16 @@ class Experiment(ABC, Generic[S]):
             if len(loc) > 1 and loc[1].isdigit():  # an element of a grid: name the grid
                 key = f"{loc[0]}[{loc[1]}]"
             raise ParameterError(key, err.get("input"), allowed_from_pydantic(err)) from None
+
+    def variant_line(self, variant: str) -> str:
+        """One labelled line on ``variant``: how it differs from ``paper`` and why (for
+        ``paper``: where its settings come from); empty when the experiment gives none."""
+        note = self.variant_notes.get(variant, "")
+        if not note:
+            return ""
+        label = ("the paper's settings" if variant.startswith("paper")
+                 else "against the paper's settings")
+        return f"{variant} variant, {label}: {note}"
 
     # ---- the grid ---------------------------------------------------------------------------
     @abstractmethod

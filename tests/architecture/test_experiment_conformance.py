@@ -77,6 +77,19 @@ def test_variants_validate_and_grid_is_well_formed(name: str) -> None:
     assert all(exp.trials(quick, p) >= 1 for p in points), name
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_paper_variant_and_a_note_for_every_variant(name: str) -> None:
+    """Every shipped experiment has a ``paper`` variant (the authors' settings where known),
+    and each variant says in one line how it differs from it (``paper``: its sources)."""
+    cls = SHIPPED[name]
+    assert "paper" in cls.variants, f"{name}: no paper variant"
+    assert set(cls.variant_notes) == set(cls.variants), (
+        f"{name}: notes {sorted(cls.variant_notes)} for variants {sorted(cls.variants)}")
+    for variant, note in cls.variant_notes.items():
+        assert note.strip() and "\n" not in note and len(note) <= 240, (name, variant, note)
+        assert "../shared" not in note, (name, variant)
+
+
 def _annotations(tree: ast.AST) -> list[tuple[int, str]]:
     """``(line, text)`` of every argument annotated ``Any`` named like settings."""
     found = []

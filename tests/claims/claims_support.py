@@ -30,10 +30,10 @@ REPORTED_NOT_ASSERTED: dict[str, str] = {
     "shi2024.fig_rank_noise:slope_matches_theory": "19 of 20 (inconclusive on seed 1657043254)",
     "shi2024.fig_parity_coverage:coverage_grows_with_heads": (
         "10 models per m: 19 of 20 (inconclusive on seed 514406674)"),
-    "li2024.fig_h3_drift:reach_own_optimum": (
-        "4 seeds: 18 of 20 (inconclusive on 1103393319, 507370446); 8 seeds: not judged yet"),
-    "li2024.fig_h3_drift:filter_matches_optimal_weights": (
-        "4 seeds: 19 of 20 (inconclusive on 507370446); 8 seeds: not judged yet"),
+    "shi2024.fig_transformer_noise:noise_slope_rises_with_size": (
+        "9 of 10 (inconclusive on seed 111018506, margin 0.64)"),
+    "shi2024.fig_transformer_noise:larger_not_worse_clean": (
+        "8 of 10 (inconclusive on seeds 111018506 and 1435313032, margins 0.08 and 0.70)"),
 }
 
 

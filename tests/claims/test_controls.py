@@ -29,13 +29,14 @@ CONTROLS_IN_SUITE = {
     "lu2024.fig1": "slow",             # 45 s
     "lu2024.fig4": "slow",             # 62 s
     "lu2024.fig5": "slow",             # 38 s
+    "shi2024.fig_rank_noise": "slow",  # 76 s
+    "shi2024.fig_rank_subspace": "slow",  # 30 s
 }
 
 #: controls on which the check does not say "fails" (experiment, claim): findings
-CONTROLS_OPEN = {
-    # not in the suite; inconclusive at the quick variant's 4 seeds (docs/claims.md), where
-    # the claim is no longer stated; its control at the medium variant has not been run
-    ("lu2024.fig6", "memorises_at_low_kappa"),
+CONTROLS_OPEN: set[tuple[str, str]] = {
+    # (empty: lu2024.fig6:memorises_at_low_kappa, inconclusive at the quick variant's 4 seeds,
+    # fails at the medium variant where the claim is now stated; docs/claims.md)
 }
 
 

@@ -78,7 +78,19 @@ def test_estimated_hold_rate_needs_five_margins() -> None:
     five = Replication("t", "c", margins=[2.0, 3.0, 2.5, 4.0, 5.0])
     assert 0.9 < five.estimated_hold_rate < 1
     assert Replication("t", "c", margins=[math.inf] * 5).estimated_hold_rate == 1.0
+
     # a long right tail does not lower the estimate
     tail = Replication("t", "c", margins=[2.0, 3.0, 2.5, 4.0, 500.0])
     assert tail.estimated_hold_rate >= five.estimated_hold_rate
     assert five.to_dict()["median_margin"] == 3.0
+
+
+def test_seeds_that_held_without_a_margin_count_as_held() -> None:
+    """A quantile-interval check can hold with an infinite margin on some seeds and no finite
+    margin (NaN) on others: the observed fraction comes from the verdicts."""
+    margins = [math.inf] * 5 + [math.nan] * 5
+    held = Replication("t", "c", verdicts=["holds"] * 10, margins=margins)
+    assert held.estimated_hold_rate == 1.0
+    one_short = Replication("t", "c", verdicts=["holds"] * 9 + ["inconclusive"],
+                            margins=margins)
+    assert one_short.estimated_hold_rate == 0.9

@@ -96,3 +96,15 @@ def test_theory_json_output(tmp_path: Path) -> None:
                  "0.01", "--json", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["kappa"] == "inf"
+
+
+def test_check_at_the_paper_variant_says_where_its_claims_are_stated(tmp_path: Path) -> None:
+    """``iclab check NAME --variant paper`` prints the variant's line and, as no claim is
+    stated for it yet, the variants its claims are stated for (at a seconds-long size)."""
+    res = runner.invoke(app, ["check", "lu2024.fig1", "--variant", "paper", "--set", "d=6",
+                              "--set", "trials=2", "--store", str(tmp_path / "s.sqlite")])
+    text = " ".join(res.output.split())
+    assert res.exit_code == 1, text  # nothing was checked: not "every claim holds"
+    assert "paper variant, the paper's settings: the authors' grids, d = 100" in text, text
+    assert "lu2024.fig1 states no claims at paper yet; its claims are stated for full, quick" \
+        in text, text

@@ -32,6 +32,7 @@ class ToyLine(Experiment):
     paper = "report test"
     Settings = LineSettings
     variants = {"quick": {}, "full": {"samples": 400}}
+    variant_notes = {"full": "400 samples: the toy's paper size"}
     claims = (Claim("steeper_is_higher",
                     "The larger slope gives the larger value at every x (per trial).",
                     "ours", lambda data: _steeper_is_higher(data),

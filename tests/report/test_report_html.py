@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import os
 from collections.abc import Iterator, Sequence
 from html.parser import HTMLParser
@@ -139,6 +140,14 @@ def test_parameters_time_and_code_version_per_sweep(report: tuple[Path, _Page]) 
         assert f["compute time (sum over units)"].endswith(" s")
         assert f["code version"] == code_version()
         assert "executor local" in f["last run"]
+
+
+def test_each_sweep_shows_its_variant_line(report: tuple[Path, _Page]) -> None:
+    """A variant's one line against the paper's settings is shown under its sweep."""
+    path, _ = report
+    text = html.unescape(path.read_text())
+    assert text.count("full variant, against the paper's settings: 400 samples") == 1
+    assert "quick variant, against" not in text  # the toy gives no line for quick
 
 
 def test_deviation_table_shows_the_experiment_deviations(

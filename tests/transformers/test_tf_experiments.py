@@ -232,6 +232,29 @@ def test_check_of_fig6_quick_says_why_it_states_no_claim(tmp_path) -> None:  # n
     text = " ".join((out.stdout + out.stderr).split())
     assert "lu2024.fig6 states no claims at quick: 4 seeds cannot decide" in text, text
     assert "no claims to check" in text and "claims [quick]" not in text
+    assert "quick variant, against the paper's settings: d = 6, alpha = 4" in text, text
     assert not any("quick" in c.variants for c in LuFigure6.claims)
     assert all(c.controls and all(k.variants == ("medium",) for k in c.controls)
                for c in LuFigure6.claims)
+
+
+def test_show_fig6_lists_the_authors_settings() -> None:
+    """``iclab show lu2024.fig6`` has the authors' runs as variants (d = 20, 40, 80; α = 1,
+    τ = 10, AdamW lr 1e-4 for 1.1 M updates of d² contexts, no early stop) with their notes."""
+    from typer.testing import CliRunner
+
+    from iclab.cli import app
+
+    res = CliRunner().invoke(app, ["show", "lu2024.fig6", "--plain"], terminal_width=400)
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    for variant in ("paper", "paper_d40", "paper_d80"):
+        assert f"{variant} variant, the paper's settings" in text, text
+    exp = LuFigure6()
+    for variant, d, n_k in (("paper", 20, 20), ("paper_d40", 40, 35), ("paper_d80", 80, 24)):
+        s = exp.make_settings(variant)
+        assert (s.d, len(s.kappas), s.alpha, s.tau, s.width) == (d, n_k, 1.0, 10.0, None)
+        assert (s.lr, s.weight_decay, s.schedule, s.steps, s.batch) == (
+            1e-4, 1e-4, "constant", 1_100_000, d * d)
+        assert s.patience * s.eval_every > s.steps  # no early stop
+        assert round(s.kappas[0] * d) == 2

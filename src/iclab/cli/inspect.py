@@ -59,7 +59,8 @@ def show_cmd(
     exp = get_experiment(name)
     console.print(f"{exp.name} — {exp.title} ({exp.paper})", markup=False, highlight=False)
     columns = (Column("setting", 0, wrap=False), Column("default", 1),
-               *(Column(v, 2) for v in exp.variants), Column("description", 0))
+               *(Column(v, 2 if v in ("quick", "paper") else 3) for v in exp.variants),
+               Column("description", 0))
     rows = []
     for key, field in exp.Settings.model_fields.items():
         default = field.get_default(call_default_factory=True)
@@ -67,6 +68,10 @@ def show_cmd(
                      *(repr(v[key]) if key in v else "" for v in exp.variants.values()),
                      field.description or ""])
     print_table(console, f"settings of {exp.name}", columns, rows, plain)
+    for variant in exp.variants:
+        line = exp.variant_line(variant)
+        if line:
+            console.print(f"  {line}", markup=False, highlight=False)
 
 
 @app.command("plot")

@@ -159,11 +159,18 @@ def check_cmd(
     for run, found in checked:
         log.print(f"  {run.experiment.name}: {run.n_units} units, {run.n_computed} computed "
                   f"(done after {run.seconds:.1f} s)")
-        if not run.experiment.claims:
-            log.print(f"  {run.experiment.name} states no claims: {run.experiment.no_claims}")
-        elif variant in run.experiment.unclaimed_variants:
-            log.print(f"  {run.experiment.name} states no claims at {variant}: "
-                      f"{run.experiment.unclaimed_variants[variant]}")
+        exp = run.experiment
+        if exp.variant_line(variant):
+            log.print(f"  {exp.variant_line(variant)}", markup=False, highlight=False)
+        stated_for = sorted({v for c in exp.claims for v in c.variants})
+        if not exp.claims:
+            log.print(f"  {exp.name} states no claims: {exp.no_claims}")
+        elif variant in exp.unclaimed_variants:
+            log.print(f"  {exp.name} states no claims at {variant}: "
+                      f"{exp.unclaimed_variants[variant]}")
+        elif variant not in stated_for:
+            log.print(f"  {exp.name} states no claims at {variant} yet; its claims are "
+                      f"stated for {', '.join(stated_for)}")
         verdicts.extend(found)
     if as_json:
         typer.echo(_strict_json([v.to_dict() for v in verdicts], indent=1))

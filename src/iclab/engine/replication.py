@@ -107,7 +107,11 @@ class Replication:
         from scipy.special import ndtr
 
         every = np.asarray(self.margins, dtype=float)
-        observed = float(np.mean(np.nan_to_num(every, nan=0.0) > 1)) if every.size else math.nan
+        if self.verdicts:  # a seed that held without a finite margin (NaN) still held
+            observed = self.n_holds / len(self.verdicts)
+        else:
+            observed = float(np.mean(np.nan_to_num(every, nan=0.0) > 1)) if every.size \
+                else math.nan
         m = every[~np.isnan(every)]
         if m.size < MIN_MARGINS_FOR_RATE:
             return math.nan

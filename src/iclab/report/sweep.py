@@ -86,6 +86,7 @@ def _sweep_block(store: Store, sweep: Sweep, exp: Any, settings_json: str, runs:
     return ENV.get_template("sweep.html.j2").render(
         anchor=sweep.anchor, heading=sweep.variant + diff_text(diff, " — "),
         settings_hash=sweep.settings_hash, note="",
+        variant_note=exp.variant_line(sweep.variant),
         diff=[(k, json.dumps(v)) for k, v in diff.items()], figure=figure, problem=problem,
         trace=trace, claims=Markup(sweep_claims_html(sweep)),
         deviations=Markup(deviation_html),
@@ -124,7 +125,7 @@ def _stored_only_block(store: Store, sweep: Sweep, settings_json: str, runs: pd.
         anchor=sweep.anchor, heading=sweep.variant, settings_hash=sweep.settings_hash,
         note="The experiment's code is not loaded (register it by entry point or "
         "ICLAB_EXPERIMENT_MODULES to see its own figure, theory and claims): a plain figure "
-        "of the stored rows.", diff=None, figure=figure, problem="", trace="",
+        "of the stored rows.", variant_note="", diff=None, figure=figure, problem="", trace="",
         claims="", deviations=None, context="", facts=None, params=Markup(table(params)),
         runs=Markup(table(run_log, digits=3)))
 

@@ -227,6 +227,20 @@ class NoiseSensitivity(Experiment[NoiseSensitivitySettings]):
         "quick": {"p": [0.0, 0.25, 0.5], "k": [8], "seeds": 2, "n_queries": 32},
         "full": {"p": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5], "k": [4, 8, 16], "seeds": 5,
                  "n_queries": 200, "noise": ["label", "input_replace"]},
+        # the paper gives no task, grid or seeds: the full variant's, with every noise kind
+        "paper": {"task": "sentiment", "noise": ["label", "input_replace", "input_perturb"],
+                  "p": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5], "k": [4, 8, 16], "seeds": 5,
+                  "n_queries": 200},
+    }
+    variant_notes: ClassVar[dict[str, str]] = {
+        "quick": ("label noise only, p ∈ {0, 0.25, 0.5}, k = 8, 2 seeds, 32 queries instead of "
+                  "3 noise kinds, p = 0 to 0.5 by 0.1, k ∈ {4, 8, 16}, 5 seeds, 200 queries: a "
+                  "first look at 1/280 of paper's scoring cost per model"),
+        "full": ("no input_perturb noise (label and input_replace only), otherwise as paper: "
+                 "the harness's default study, a third fewer forward passes"),
+        "paper": ("the paper names LLaMA base and chat models, label and input noise, nothing "
+                  "more: task, p, k, seeds and queries are ours (full's), both input kinds run; "
+                  "models: your local checkpoints"),
     }
     version = "1"
     needs_gpu_for_full = True

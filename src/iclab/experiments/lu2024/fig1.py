@@ -21,11 +21,13 @@ from iclab.contract import Experiment, RunContext
 from iclab.experiments.lu2024 import claims as lc
 from iclab.experiments.lu2024.common import (
     PAPER,
+    SIM_VARIANTS,
     SimSettings,
     fit_cost,
     la_deviations,
     la_rows,
     set_log_y,
+    sim_variant_notes,
     theory_value,
 )
 from iclab.experiments.registry import register
@@ -64,7 +66,8 @@ class LuFig1(Experiment[Fig1Settings]):
     title = "Double descent in tau = n/d^2 (linear attention, theory + finite-d)"
     paper = PAPER
     Settings = Fig1Settings
-    variants = {"quick": {"d": 24, "trials": 10}, "full": {"d": 100, "trials": 10}}
+    variants = SIM_VARIANTS
+    variant_notes = sim_variant_notes("Fig. 1")
     version = "3"
     needs_gpu_for_full = True
     claims = (

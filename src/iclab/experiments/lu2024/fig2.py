@@ -21,12 +21,14 @@ from iclab.contract import Experiment, RunContext
 from iclab.experiments.lu2024 import claims as lc
 from iclab.experiments.lu2024.common import (
     PAPER,
+    SIM_VARIANTS,
     SimSettings,
     fit_cost,
     la_deviations,
     la_rows,
     monotone_in_alpha,
     scale_errors,
+    sim_variant_notes,
     theory_value,
 )
 from iclab.experiments.registry import register
@@ -64,7 +66,8 @@ class LuFig2(Experiment[Fig2Settings]):
     title = "Non-monotone error in context length alpha (theory + finite-d)"
     paper = PAPER
     Settings = Fig2Settings
-    variants = {"quick": {"d": 24, "trials": 10}, "full": {"d": 100, "trials": 10}}
+    variants = SIM_VARIANTS
+    variant_notes = sim_variant_notes("Fig. 2")
     version = "3"
     needs_gpu_for_full = True
     claims = (

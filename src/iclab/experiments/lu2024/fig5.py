@@ -35,6 +35,9 @@ from iclab.tasks.regression import InContextRegression
 from iclab.theory.asymptotic import e_kappa_inf
 from iclab.validation import NonEmptyList, PositiveFloat, PositiveInt
 
+#: the authors' τ grid for linear attention (Fig. 5A): 0.5-1.5 in steps of 0.05, 2, 2.5, 3, 5
+PAPER_TAUS = [round(0.5 + 0.05 * i, 2) for i in range(21)] + [2.0, 2.5, 3.0, 5.0]
+
 
 class Fig5Settings(TrainingFields):
     """Settings of ``lu2024.fig5``."""
@@ -107,6 +110,20 @@ class LuFigure5(Experiment[Fig5Settings]):
                    "taus": [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0],
                    "seeds": 3, "max_iter": 500, "test_prompts": 2000},
         "full": {"max_iter": 5000},
+        "paper": {"taus": PAPER_TAUS, "seeds": 10, "optimizer": "adamw", "lr": 1e-4,
+                  "weight_decay": 1e-4, "schedule": "constant", "steps": 1_100_000,
+                  "batch": 1024, "test_prompts": 20_000},
+    }
+    variant_notes = {
+        "paper": "the authors' d = 20, 40, 80, alpha = 1, AdamW lr 1e-4 wd 1e-4 for 1.1 M "
+                 "updates, their linear-attention tau grid for every architecture, 10 seeds; "
+                 "batch 1024 for all members (theirs: 0.1 P) and 20 000 test prompts",
+        "quick": "linear attention only at d = 8, 12 with 8 taus and 8 seeds, full-batch "
+                 "L-BFGS to interpolation (at most 500 iterations): a CPU budget of minutes",
+        "medium": "d = 10, 15, 20, all three architectures, 8 taus, 3 seeds, L-BFGS (at most "
+                  "500 iterations): the largest size that trains on 2 CPU cores in about an hour",
+        "full": "the paper's d with a 0.25-6 tau grid and 3 seeds, trained by L-BFGS to "
+                "interpolation (at most 5000 iterations) instead of 1.1 M AdamW updates",
     }
     smoke_overrides = {"ds": [3, 4], "taus": [0.5, 1.0, 2.0], "seeds": 2, "max_iter": 20,
                        "test_prompts": 200}

@@ -73,6 +73,25 @@ class Fig6Settings(EarlyStoppingFields):
         return v
 
 
+#: the authors' pool sizes k at each d of their Fig. 6 (κ = k/d up to 6.15, 6.7 and 4.45)
+PAPER_KS: dict[int, tuple[int, ...]] = {
+    20: (2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 23, 28, 35, 45, 57, 69, 82, 96, 109, 123),
+    40: (2, 6, 10, 14, 18, 22, 26, 30, 34, 38, 40, 43, 46, 50, 54, 59, 64, 69, 75, 81, 88, 95,
+         103, 112, 121, 131, 142, 154, 167, 180, 195, 211, 229, 248, 268),
+    80: (2, 6, 10, 14, 18, 22, 26, 30, 34, 38, 42, 46, 50, 75, 100, 142, 159, 178, 200, 225,
+         252, 283, 317, 356),
+}
+
+
+def _paper(d: int, ks: tuple[int, ...], seeds: int) -> dict[str, Any]:
+    """The authors' Fig. 6 settings at ``d``: α = 1, τ = 10, width d, AdamW at lr 1e-4 (weight
+    decay 1e-4, no schedule) for 100 000 × 11 updates of 0.1·P = d² contexts, no early stop."""
+    return {"d": d, "kappas": [k / d for k in ks], "alpha": 1.0, "tau": 10.0,
+            "steps": 1_100_000, "batch": d * d, "lr": 1e-4, "weight_decay": 1e-4,
+            "schedule": "constant", "warmup": 0.0, "eval_every": 1000, "patience": 100_000,
+            "seeds": seeds, "test_prompts": 20_000}
+
+
 #: the quick variant; alpha = 4 and width = 20: see the module docstring
 _QUICK: dict[str, Any] = {
     "d": 6, "kappas": [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0], "tau": 40.0, "alpha": 4.0,
@@ -93,6 +112,28 @@ class LuFigure6(Experiment[Fig6Settings]):
         # the quick setting with 16 seeds (its seeds 0-3 repeat the quick run): 21 min
         "medium": {**_QUICK, "seeds": 16},
         "full": {"d": 40, "kappas": [0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0]},
+        # the authors' runs at d = 20, 40, 80: AdamW lr 1e-4 with their 100 000 iterations of
+        # 11 minibatches of 0.1 P = d² contexts; no early stopping (more patience than
+        # validation checks); 20 seeds at d = 20 and 10 at d = 40, 80, as in their data
+        "paper": _paper(20, PAPER_KS[20], seeds=20),
+        "paper_d40": _paper(40, PAPER_KS[40], seeds=10),
+        "paper_d80": _paper(80, PAPER_KS[80], seeds=10),
+    }
+    variant_notes = {
+        "paper": "the authors' d = 20 run: alpha = 1, tau = 10, width d, their 20 values of k, "
+                 "AdamW lr 1e-4 wd 1e-4, batch 0.1 P = 400, 1.1 M updates, no early stopping, 20 "
+                 "seeds; 20 000 test prompts (theirs 1000 P)",
+        "paper_d40": "the paper variant at the authors' d = 40: their 35 values of k, batch "
+                     "0.1 P = 1600, 10 seeds",
+        "paper_d80": "the paper variant at the authors' d = 80: their 24 values of k, batch "
+                     "0.1 P = 6400, 10 seeds",
+        "quick": "d = 6, alpha = 4, tau = 40, width 20, 7 kappas, AdamW lr 1e-2 with cosine "
+                 "decay and early stopping (at most 6000 steps), 4 seeds: the CPU budget; "
+                 "alpha = 4 and width 20 let d = 6 models learn in context",
+        "medium": "the quick setting with 16 seeds (about 21 min on 2 cores), where the "
+                  "transition claims are stated",
+        "full": "d = 40 with 9 kappas up to 16, AdamW lr 1e-3 batch 128 with early stopping "
+                "(at most 20 000 steps), 3 seeds, instead of the paper's 1.1 M updates",
     }
     smoke_overrides = {"d": 3, "kappas": [0.5, 2.0, 8.0], "steps": 30, "seeds": 2,
                        "test_prompts": 200, "val_prompts": 100, "eval_every": 10}

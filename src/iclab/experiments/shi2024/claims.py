@@ -55,6 +55,11 @@ PAIRS_ADDED_MIN = 1.0
 #: predicts 0, 0.44, 0.73 at m = 2, 6, 30 (quick, p = 0.4) and 0, 0.44, 0.62, 0.71, 0.76 at
 #: m = 2, 6, 12, 24, 56 (full): steps of at least 0.051; half of that, rounded down.
 NOISE_LOSS_RISE_MIN = 0.025
+#: smallest rise of the clean-prompt risk (σ² = 0) from a trained rank to the next, among the
+#: ranks whose span holds the test task. The rank-r optima pay ‖s‖²_D/M Σ a_i² for the
+#: directions i a larger rank adds (the first term of the behaviour difference): 0.399 at
+#: r = 2 → 4 (quick), 0.261 at 3 → 4 and 0.186 at 4 → 6 (full); half the smallest, rounded down.
+CLEAN_COST_MIN = 0.09
 #: a parity model whose clean important-task accuracy is less than this above chance (1/2) has
 #: not learned the tasks whose accuracy noise could take away: its noise loss is left out
 NOISE_MIN_CLEAN_GAIN = 0.25
@@ -132,6 +137,26 @@ def slope_matches_theory(data: ClaimData) -> Evidence:
                                f"r={r}: |slope - {th:.4g}|/theory over {n} seeds (mean slope "
                                f"{mean:.4g}), claim < {SLOPE_RTOL:g}", df=n - 1))
     return all_of(evidence, "trained dR/dsigma2 vs rank-r optimum")
+
+
+def clean_cost_rises_with_rank(data: ClaimData) -> Evidence:
+    """Per seed, the clean-prompt risk (σ² = 0) rises by more than ``CLEAN_COST_MIN`` from each
+    trained rank to the next, among the ranks at or above :func:`task_support` (the ranks whose
+    top-r span holds the test task: the larger one can only add noise-fitting directions)."""
+    if _empty(data) or 0.0 not in set(data.results["sigma2"]):
+        return all_of([], "clean-prompt cost of a larger rank")
+    clean = data.results[(data.results["sigma2"] == 0.0)
+                         & (data.results["r"] >= task_support(data.settings))]
+    wide = clean.pivot_table(index="trial", columns="r", values="risk")
+    evidence = rises_between_sizes(
+        wide, lambda lo, hi: f"clean risk at r={hi} minus r={lo}", CLEAN_COST_MIN)
+    return all_of(evidence, "clean-prompt risk rises with rank above the task's span")
+
+
+def task_support(settings: RankSettings) -> int:
+    """The number of leading eigendirections the test task needs: 1 + the index of its last
+    nonzero coordinate in the eigenbasis (``settings.task``)."""
+    return int(np.max(np.nonzero(np.asarray(settings.task))[0], initial=-1)) + 1
 
 
 def _last_step(results: pd.DataFrame) -> pd.DataFrame:

@@ -19,6 +19,8 @@ from iclab.evaluate.noisy_prompts import accuracy_by_pair
 from iclab.experiments.registry import register
 from iclab.experiments.shi2024 import claims as sc
 from iclab.experiments.shi2024.common import (
+    PARITY_NOTES,
+    PARITY_PAPER,
     PARITY_QUICK,
     ParityExperiment,
     ParitySettings,
@@ -41,7 +43,8 @@ class ShiParityCoverage(ParityExperiment):
     # 10 models per m shrink the t-interval to 0.58 of its width (t_{0.975,9}/√10 against
     # t_{0.975,4}/√5), so the pilot's lowest margin becomes 1.2. Judged on 20 other seeds.
     variants: ClassVar[dict[str, dict[str, Any]]] = {"quick": {**PARITY_QUICK, "seeds": 10},
-                                                    "full": {}}
+                                                    "full": {}, "paper": PARITY_PAPER}
+    variant_notes: ClassVar[dict[str, str]] = PARITY_NOTES
     claims = (
         Claim("important_pairs_first",
               "A model with too few heads to serve every pair (m < 2 x #pairs) serves the "

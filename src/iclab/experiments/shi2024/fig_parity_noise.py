@@ -21,6 +21,8 @@ from iclab.evaluate.noisy_prompts import accuracy_by_pair
 from iclab.experiments.registry import register
 from iclab.experiments.shi2024 import claims as sc
 from iclab.experiments.shi2024.common import (
+    PARITY_NOTES,
+    PARITY_PAPER,
     PARITY_QUICK,
     ParityExperiment,
     ParitySettings,
@@ -52,7 +54,8 @@ class ShiParityNoise(ParityExperiment):
     # model each); models below 3/4 clean accuracy are now left out: 20 of 20 on 20 further
     # seeds (docs/claims.md).
     variants: ClassVar[dict[str, dict[str, Any]]] = {"quick": {**PARITY_QUICK, "seeds": 10},
-                                                    "full": {}}
+                                                    "full": {}, "paper": PARITY_PAPER}
+    variant_notes: ClassVar[dict[str, str]] = PARITY_NOTES
     claims = (
         Claim("more_heads_lose_more",
               "More heads lose more of their accuracy to flipped context labels: the "

@@ -44,11 +44,13 @@ class ShiRankSubspace(RankExperiment):
               "the top-r eigenvectors",
               sc.keeps_top_directions,
               transform_column("angle_max", lambda f: f["angle_max"] * 0 + 30.0),
+              # 10 models per rank: with the quick variant's 3 the random angles (mean 58
+              # degrees) gave a t-interval of +-45 that failed alone but not after Holm
               controls=(Control(
-                  {"eigenvalues": [1.0, 1.0, 1.0, 1.0]},
+                  {"eigenvalues": [1.0, 1.0, 1.0, 1.0], "seeds": 10},
                   "isotropic inputs: no direction is more important, every r-dimensional "
                   "subspace is optimal, and the trained one need not be the eigensolver's "
-                  "top r"),)),
+                  "top r (10 models per rank)"),)),
         Claim("gamma_matches_optimum",
               "The trained Gamma is the optimal rank-r solution Gamma*_r (truncated "
               "full-rank optimum): relative Frobenius distance below 10 %.",
@@ -56,9 +58,9 @@ class ShiRankSubspace(RankExperiment):
               sc.gamma_matches_optimum,
               transform_column("gamma_rel_err", lambda f: f["gamma_rel_err"] + 0.5),
               controls=(Control(
-                  {"eigenvalues": [1.0, 1.0, 1.0, 1.0]},
+                  {"eigenvalues": [1.0, 1.0, 1.0, 1.0], "seeds": 10},
                   "isotropic inputs: Gamma*_r (r < d) is not unique, so the trained Gamma "
-                  "need not be the one the check compares with"),)),
+                  "need not be the one the check compares with (10 models per rank)"),)),
     )
 
     def points(self, settings: RankSettings) -> list[dict[str, Any]]:
