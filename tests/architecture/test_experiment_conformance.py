@@ -90,6 +90,20 @@ def test_paper_variant_and_a_note_for_every_variant(name: str) -> None:
         assert "../shared" not in note, (name, variant)
 
 
+#: how a note says that a variant has exactly the paper variant's settings
+_SAME_AS_PAPER = ("identical to paper", "the same settings as paper", "the paper variant")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_variant_said_to_be_the_paper_variant_has_its_settings(name: str) -> None:
+    """A note that calls a variant identical to ``paper`` stays true when either changes."""
+    cls = SHIPPED[name]
+    exp = cls()
+    for variant, note in cls.variant_notes.items():
+        if not variant.startswith("paper") and note.lower().startswith(_SAME_AS_PAPER):
+            assert exp.make_settings(variant) == exp.make_settings("paper"), (name, variant)
+
+
 def _annotations(tree: ast.AST) -> list[tuple[int, str]]:
     """``(line, text)`` of every argument annotated ``Any`` named like settings."""
     found = []
